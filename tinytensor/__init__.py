@@ -1,0 +1,24 @@
+"""tinytensor: a small tensor library with reverse-mode automatic differentiation.
+
+    import tinytensor as tt
+    x = tt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    x.grad          # tensor([2., 4., 6.])
+"""
+from .backend import cuda_is_available, get_default_device, manual_seed, set_default_device
+from .tensor import (
+    DEFAULT_FLOAT, Function, Parameter, Tensor, bool_, detect_anomaly, enable_grad, float32,
+    float64, grad, int32, int64, is_grad_enabled, no_grad, set_grad_enabled)
+from .creation import *  # noqa: F401,F403
+from .ops import *  # noqa: F401,F403
+from .ops import OPS
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+
+__version__ = "0.1.0"
+
+
+def draw_graph(*args, **kwargs):
+    """Draw the computation graph behind a tensor (see tinytensor.graph)."""
+    from .graph import draw_graph as draw
+    return draw(*args, **kwargs)

@@ -1,0 +1,107 @@
+"""Indexing: x[index] and the embedding lookup take(weight, ids).
+
+Backward scatters the gradient back to the positions that were read. An
+integer array may read the same position twice; those gradients must add up,
+so such indices scatter with `scatter_add` rather than plain assignment.
+"""
+from .. import backend
+from ..tensor import Function, Tensor
+from . import register
+
+__all__ = ["getitem", "take"]
+
+
+def normalize_index(index, device):
+    """Tensors and lists inside an index become backend arrays."""
+    xp = backend.xp_for(device)
+
+    def convert(item):
+        if isinstance(item, Tensor):
+            return item.data
+        if isinstance(item, list):
+            return xp.asarray(item)
+        return item
+    return tuple(convert(i) for i in index) if isinstance(index, tuple) else convert(index)
+
+
+def has_integer_array(index):
+    """True when the index can read a position more than once."""
+    items = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in items)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        return x[self.index]
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        return GetItemGrad(self.index, x.shape)(gy)
+
+
+class GetItemGrad(Function):
+    """The backward of x[index]: a zero tensor of x's shape with gy added at index.
+    Its own backward reads gy back with the same index (for second derivatives)."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, gy):
+        gx = backend.get_array_module(gy).zeros(self.shape, dtype=gy.dtype)
+        if has_integer_array(self.index):
+            backend.scatter_add(gx, self.index, gy)
+        else:
+            gx[self.index] = gy
+        return gx
+
+    def backward(self, ggx):
+        return getitem(ggx, self.index)
+
+
+class Take(Function):
+    """Rows of `weight` picked by integer `ids`: the embedding lookup.
+
+    weight: (num_embeddings, dim), ids: any shape of ints -> ids.shape + (dim,).
+    Backward adds each output row's gradient into the row it came from, in one
+    vectorized scatter (repeated ids accumulate)."""
+    twice_differentiable = False
+
+    def __init__(self, ids):
+        self.ids = ids
+
+    def forward(self, weight):
+        return weight[self.ids]
+
+    def backward(self, gy):
+        weight = self.inputs[0]
+        xp = backend.xp_for(weight.device)
+        gw = xp.zeros(weight.shape, dtype=gy.dtype)
+        backend.scatter_add(gw, self.ids.reshape(-1), gy.data.reshape(-1, weight.shape[1]))
+        return Tensor(gw)
+
+
+@register
+def getitem(x, index):
+    """x[index] with ints, slices, None, Ellipsis, integer arrays or boolean masks."""
+    index = normalize_index(index, x.device)
+    try:
+        return GetItem(index)(x)
+    except IndexError as error:
+        raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {error}") from None
+
+
+@register
+def take(weight, ids):
+    """weight[ids] for a 2-D weight and integer ids (embedding lookup)."""
+    ids = ids.data if isinstance(ids, Tensor) else backend.xp_for(weight.device).asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"take: ids must be integers, got dtype {ids.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"take: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
+    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
+        raise IndexError(f"take: ids must be in [0, {weight.shape[0]}), got values from "
+                         f"{int(ids.min())} to {int(ids.max())}")
+    return Take(ids)(weight)

@@ -1,0 +1,133 @@
+"""Reductions over an axis (or all axes): sum, mean, max, min, var, logsumexp.
+
+Backward of a reduction spreads each output gradient back over the elements
+that were reduced: it re-inserts the reduced axes (as size 1) and broadcasts.
+"""
+import builtins
+
+from .. import backend
+from ..tensor import Function
+from . import register
+from .elementwise import constant, exp
+from .shape import broadcast_to, reshape
+
+__all__ = ["sum", "mean", "max", "min", "var", "logsumexp"]
+
+
+def normalize_axes(axis, ndim):
+    """axis=None, an int or a tuple, as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
+
+
+def kept_shape(shape, axes):
+    """The shape with reduced axes kept as size 1 (what keepdims=True gives)."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def spread_back(gy, x, axes):
+    """Broadcast a reduction's gradient back to the input's shape."""
+    return broadcast_to(reshape(gy, kept_shape(x.shape, axes)), x.shape)
+
+
+class Sum(Function):
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        self.axes = normalize_axes(self.axis, x.ndim)
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        return spread_back(gy, self.inputs[0], self.axes)
+
+
+class MaxMin(Function):
+    """max or min; the gradient goes to the extreme elements, shared among ties."""
+
+    def __init__(self, axis, keepdims, largest):
+        self.axis, self.keepdims, self.largest = axis, keepdims, largest
+
+    def forward(self, x):
+        self.axes = normalize_axes(self.axis, x.ndim)
+        reduce = x.max if self.largest else x.min
+        return reduce(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        y = self.output().data.reshape(kept_shape(x.shape, self.axes))
+        winners = (x.data == y).astype(x.dtype)
+        winners /= winners.sum(axis=self.axes, keepdims=True)
+        return spread_back(gy, x, self.axes) * constant(winners)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m = max(x)
+    so that exp never overflows. Its gradient is softmax(x)."""
+
+    def __init__(self, axis, keepdims):
+        self.axis, self.keepdims = axis, keepdims
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        self.axes = normalize_axes(self.axis, x.ndim)
+        m = x.max(axis=self.axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)  # an all -inf slice stays -inf, not NaN
+        y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
+        return y if self.keepdims else y.reshape(
+            tuple(n for i, n in enumerate(x.shape) if i not in self.axes))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        y = reshape(self.output(), kept_shape(x.shape, self.axes))
+        return spread_back(gy, x, self.axes) * exp(x - y)
+
+
+@register
+def sum(x, axis=None, keepdims=False):
+    """Sum over `axis` (an int, a tuple, or None for all)."""
+    return Sum(axis, keepdims)(x)
+
+
+@register
+def mean(x, axis=None, keepdims=False):
+    """Average over `axis`."""
+    count = 1
+    for a in normalize_axes(axis, x.ndim):
+        count *= x.shape[a]
+    return sum(x, axis, keepdims) / count
+
+
+@register
+def max(x, axis=None, keepdims=False):
+    """Largest value over `axis` (the gradient is shared among ties)."""
+    return MaxMin(axis, keepdims, largest=True)(x)
+
+
+@register
+def min(x, axis=None, keepdims=False):
+    """Smallest value over `axis`."""
+    return MaxMin(axis, keepdims, largest=False)(x)
+
+
+@register
+def var(x, axis=None, keepdims=False, correction=1):
+    """Variance over `axis`: sum((x - mean)^2) / (N - correction).
+    correction=1 (the default, as in PyTorch) is the unbiased estimate;
+    correction=0 is the population variance that layer norm uses."""
+    count = 1
+    for a in normalize_axes(axis, x.ndim):
+        count *= x.shape[a]
+    centered = x - mean(x, axis, keepdims=True)
+    return sum(centered * centered, axis, keepdims) / (count - correction)
+
+
+@register
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over `axis`, without overflow."""
+    return LogSumExp(axis, keepdims)(x)
