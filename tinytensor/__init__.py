@@ -14,11 +14,6 @@ from .creation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
 from .ops import OPS
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .graph import draw_graph, render_graph, save_graph  # graphviz is imported only when used
 
 __version__ = "0.1.0"
-
-
-def draw_graph(*args, **kwargs):
-    """Draw the computation graph behind a tensor (see tinytensor.graph)."""
-    from .graph import draw_graph as draw
-    return draw(*args, **kwargs)

@@ -16,10 +16,10 @@ def _make(array, requires_grad):
     return Tensor(array, requires_grad=requires_grad)
 
 
-def tensor(data, dtype=None, device=None, requires_grad=False):
+def tensor(data, dtype=None, device=None, requires_grad=False, name=None):
     """A tensor from Python numbers, nested lists, or a NumPy/CuPy array.
     Python floats become float32; NumPy arrays keep their dtype."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device, name=name)
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, device=None, requires_grad=False):
