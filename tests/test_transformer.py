@@ -1,0 +1,181 @@
+"""Attention and the Transformer: gradient checks, masks, causality, padding,
+cached decoding, beam search."""
+import numpy as np
+import pytest
+
+import tinytensor as tt
+import tinytransformer as tf
+
+PAD, BOS, EOS = 0, 2, 3
+
+
+def tiny_transformer(**kwargs):
+    tt.manual_seed(0)
+    options = dict(d_model=8, n_heads=2, n_layers=2, d_ff=12, dropout=0.0, max_len=16)
+    options.update(kwargs)
+    return tf.Transformer(9, 11, **options)
+
+
+def random_batch(rng, batch=2, src_len=5, tgt_len=4, src_vocab=9, tgt_vocab=11):
+    src = rng.integers(4, src_vocab, (batch, src_len))
+    tgt = rng.integers(4, tgt_vocab, (batch, tgt_len))
+    src[0, -2:] = PAD   # the first sentence is shorter
+    return src, tgt
+
+
+def numpy_attention(q, k, v, allowed):
+    scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    scores = np.where(allowed, scores, -np.inf)
+    scores = scores - scores.max(-1, keepdims=True)
+    weights = np.exp(scores)
+    weights /= weights.sum(-1, keepdims=True)
+    return weights @ v
+
+
+def test_multi_head_attention_matches_a_numpy_reference():
+    tt.manual_seed(1)
+    mha = tf.MultiHeadAttention(8, 2).double()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 8))
+    pad = np.array([[False] * 5, [False, False, False, True, True]])
+    out = mha(tt.tensor(x), tt.tensor(x), tt.tensor(x), key_padding_mask=pad, causal=True).numpy()
+
+    def project(linear, h):
+        return h @ linear.weight.numpy().T + linear.bias.numpy()
+
+    def heads(h):
+        return h.reshape(2, 5, 2, 4).transpose(0, 2, 1, 3)
+    q, k, v = (heads(project(p, x)) for p in (mha.q_proj, mha.k_proj, mha.v_proj))
+    allowed = np.tril(np.ones((5, 5), bool))[None, None] & ~pad[:, None, None, :]
+    expected = numpy_attention(q, k, v, allowed).transpose(0, 2, 1, 3).reshape(2, 5, 8)
+    np.testing.assert_allclose(out, project(mha.out_proj, expected), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("masks", ["none", "causal", "padding", "attn_mask", "all"])
+def test_multi_head_attention_gradcheck(masks):
+    tt.manual_seed(2)
+    mha = tf.MultiHeadAttention(4, 2).double()
+    rng = np.random.default_rng(1)
+    query = tt.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    memory = tt.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    pad = np.array([[False, False, True], [False, False, False]])
+    blocked = np.array([[False, True, False], [False, False, False], [True, False, False]])
+    options = {
+        "none": {}, "causal": {"causal": True}, "padding": {"key_padding_mask": pad},
+        "attn_mask": {"attn_mask": blocked},
+        "all": {"causal": True, "key_padding_mask": pad, "attn_mask": blocked},
+    }[masks]
+    inputs = [query, memory] + mha.parameters()
+    assert tt.gradcheck(lambda q, m, *params: mha(q, m, m, **options), inputs)
+
+
+def test_fully_masked_query_gives_zeros_not_nan():
+    mha = tf.MultiHeadAttention(4, 2, bias=False)
+    x = tt.randn(1, 3, 4)
+    out, weights = mha(x, x, x, attn_mask=np.array([[True] * 3, [False] * 3, [False] * 3]),
+                       need_weights=True)
+    assert np.isfinite(out.numpy()).all()
+    assert np.all(weights.numpy()[0, :, 0] == 0)
+    np.testing.assert_allclose(weights.numpy()[0, :, 1:].sum(-1), 1, rtol=1e-6)
+
+
+def test_sinusoidal_positions_follow_the_paper():
+    pe = tf.PositionalEncoding(6, max_len=10).table.numpy()
+    pos, i = 7, 1
+    assert pe[pos, 2 * i] == pytest.approx(np.sin(pos / 10000 ** (2 * i / 6)), rel=1e-6)
+    assert pe[pos, 2 * i + 1] == pytest.approx(np.cos(pos / 10000 ** (2 * i / 6)), rel=1e-6)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_and_decoder_layers_gradcheck(norm_first):
+    tt.manual_seed(3)
+    rng = np.random.default_rng(2)
+    enc = tf.EncoderLayer(4, 2, 6, dropout=0.0, norm_first=norm_first).double()
+    dec = tf.DecoderLayer(4, 2, 6, dropout=0.0, norm_first=norm_first).double()
+    x = tt.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    memory = tt.tensor(rng.standard_normal((2, 4, 4)), requires_grad=True)
+    src_pad = np.array([[False] * 4, [False, False, True, True]])
+    assert tt.gradcheck(lambda m, *p: enc(m, src_pad), [memory] + enc.parameters())
+    assert tt.gradcheck(lambda x, m, *p: dec(x, m, memory_padding_mask=src_pad),
+                        [x, memory] + dec.parameters())
+
+
+@pytest.mark.parametrize("tie_output", [True, False])
+def test_whole_transformer_loss_gradcheck_every_parameter(tie_output):
+    model = tiny_transformer(d_model=4, d_ff=6, tie_output=tie_output).double()
+    src, tgt = random_batch(np.random.default_rng(3))
+    tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:].copy()
+    tgt_out[1, -1] = PAD
+    names = [name for name, _ in model.named_parameters()]
+    assert any(name.startswith("decoder.layers.1.cross_attn") for name in names)
+
+    def loss(*params):
+        return tt.cross_entropy(model(src, tgt_in), tgt_out, ignore_index=PAD, label_smoothing=0.1)
+    assert tt.gradcheck(loss, model.parameters())
+
+
+def test_changing_a_future_target_token_leaves_earlier_outputs_unchanged():
+    model = tiny_transformer()
+    src, tgt = random_batch(np.random.default_rng(4), tgt_len=6)
+    before = model(src, tgt).numpy()
+    changed = tgt.copy()
+    changed[:, 3] = (changed[:, 3] + 1 - 4) % 7 + 4
+    after = model(src, changed).numpy()
+    np.testing.assert_array_equal(before[:, :3], after[:, :3])
+    assert np.abs(before[:, 3:] - after[:, 3:]).max() > 1e-4
+
+
+def test_changing_padded_source_tokens_leaves_outputs_unchanged():
+    model = tiny_transformer()
+    src, tgt = random_batch(np.random.default_rng(5))
+    memory, _ = model.encode(src)
+    before, memory_before = model(src, tgt).numpy(), memory.numpy()
+    # The padding ids themselves stay PAD (that is what marks them); what hides
+    # behind them must not matter: change the padding embedding row's values.
+    model.src_embed.weight.data[PAD] = 5.0
+    memory_after, _ = model.encode(src)
+    np.testing.assert_allclose(model(src, tgt).numpy(), before, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(memory_after.numpy()[0, :3], memory_before[0, :3], rtol=1e-5, atol=1e-6)
+    # ...and a longer padding tail gives the same outputs for the real tokens.
+    longer = np.concatenate([src, np.full((2, 3), PAD)], axis=1)
+    longer[1, -3:] = PAD
+    np.testing.assert_allclose(model(longer, tgt).numpy()[0], before[0], rtol=1e-5, atol=1e-6)
+
+
+def test_cached_and_uncached_decoding_give_the_same_tokens_and_logits():
+    model = tiny_transformer()
+    src, _ = random_batch(np.random.default_rng(6), batch=3)
+    cached, cached_scores = tf.greedy_decode(model, src, BOS, EOS, max_len=8, use_cache=True,
+                                             return_scores=True)
+    plain, plain_scores = tf.greedy_decode(model, src, BOS, EOS, max_len=8, use_cache=False,
+                                           return_scores=True)
+    assert cached == plain
+    np.testing.assert_allclose(cached_scores, plain_scores, rtol=1e-4, atol=1e-5)
+    assert tf.beam_search(model, src, BOS, EOS, beam_size=3, max_len=8) == \
+        tf.beam_search(model, src, BOS, EOS, beam_size=3, max_len=8, use_cache=False)
+
+
+def sequence_log_prob(model, src, tokens):
+    tgt = np.array([[BOS] + tokens])
+    log_probs = tt.log_softmax(model(src, tgt[:, :-1])).numpy()[0]
+    return log_probs[np.arange(len(tokens)), tokens].sum()
+
+
+def test_beam_search_of_width_one_is_greedy_and_wider_beams_score_at_least_as_well():
+    model = tiny_transformer()
+    src, _ = random_batch(np.random.default_rng(7), batch=3)
+    greedy = tf.greedy_decode(model, src, BOS, EOS, max_len=6)
+    assert tf.beam_search(model, src, BOS, EOS, beam_size=1, max_len=6, length_penalty=0) == greedy
+    wide = tf.beam_search(model, src, BOS, EOS, beam_size=4, max_len=6, length_penalty=0)
+    for i in range(3):
+        if len(wide[i]) == len(greedy[i]) == 6:   # neither ended: compare raw scores
+            assert sequence_log_prob(model, src[i:i + 1], wide[i]) >= \
+                sequence_log_prob(model, src[i:i + 1], greedy[i]) - 1e-5
+
+
+def test_share_embeddings_needs_one_vocabulary():
+    with pytest.raises(ValueError, match="share_embeddings"):
+        tf.Transformer(5, 6, d_model=4, n_heads=2, share_embeddings=True)
+    shared = tf.Transformer(7, 7, d_model=4, n_heads=2, n_layers=1, d_ff=4, share_embeddings=True)
+    assert shared.src_embed is shared.tgt_embed
+    assert sum(1 for name, _ in shared.named_parameters() if name.endswith("embed.weight")) == 1

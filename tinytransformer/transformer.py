@@ -1,0 +1,227 @@
+"""The encoder-decoder Transformer of "Attention Is All You Need" (Vaswani et al., 2017).
+
+    source ids -> embedding * sqrt(d_model) + positions -> N encoder layers -> memory
+    target ids -> embedding * sqrt(d_model) + positions -> N decoder layers -> logits
+                                   (each decoder layer also attends to the memory)
+
+Shapes in comments: B batch, S source length, T target length, d = d_model.
+Masks follow torch.nn.Transformer: a padding mask is True at padding tokens.
+The layer structure, LayerNorm placement (including the final encoder and
+decoder norms) and defaults match torch.nn.Transformer, so weights ported from
+it give the same outputs (q_proj/k_proj/v_proj are its in_proj_weight split
+in three; linear1/linear2/norm1.. keep its names).
+"""
+import math
+
+import tinytensor as tt
+
+from .attention import MultiHeadAttention, PositionalEncoding
+from .layers import Dropout, Embedding, FeedForward, LayerNorm, Linear, xavier_uniform_
+from .module import Module, ModuleList, Parameter
+
+__all__ = ["EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "Transformer"]
+
+
+class EncoderLayer(Module):
+    """Self-attention then feed-forward, each wrapped as "Add & Norm":
+    post-norm (the paper): x = LayerNorm(x + Dropout(Sublayer(x)));
+    pre-norm (norm_first=True): x = x + Dropout(Sublayer(LayerNorm(x)))."""
+
+    def __init__(self, d_model, n_heads, d_ff, dropout=0.1, norm_first=False):
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.feed_forward = FeedForward(d_model, d_ff, dropout)
+        self.norm1, self.norm2 = LayerNorm(d_model), LayerNorm(d_model)
+        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
+
+    def forward(self, x, src_padding_mask=None):
+        """x: (B, S, d); src_padding_mask: (B, S), True at padding."""
+        def self_attention(h):
+            return self.dropout1(self.self_attn(h, h, h, key_padding_mask=src_padding_mask))
+
+        def feed_forward(h):
+            return self.dropout2(self.feed_forward(h))
+
+        if self.norm_first:
+            x = x + self_attention(self.norm1(x))
+            return x + feed_forward(self.norm2(x))
+        x = self.norm1(x + self_attention(x))
+        return self.norm2(x + feed_forward(x))
+
+
+class DecoderLayer(Module):
+    """Masked self-attention, cross-attention on the encoder output (memory),
+    then feed-forward; each with dropout, residual and LayerNorm."""
+
+    def __init__(self, d_model, n_heads, d_ff, dropout=0.1, norm_first=False):
+        self.norm_first = norm_first
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.feed_forward = FeedForward(d_model, d_ff, dropout)
+        self.norm1, self.norm2, self.norm3 = LayerNorm(d_model), LayerNorm(d_model), LayerNorm(d_model)
+        self.dropout1, self.dropout2, self.dropout3 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
+
+    def forward(self, x, memory, tgt_padding_mask=None, memory_padding_mask=None, cache=None,
+                need_weights=False):
+        """x: (B, T, d), memory: (B, S, d). With a cache (a dict per layer), x
+        holds only the new positions and earlier keys/values come from the cache.
+        With need_weights, returns (x, cross-attention weights (B, h, T, S))."""
+        weights = []
+
+        def self_attention(h):
+            return self.dropout1(self.self_attn(
+                h, h, h, key_padding_mask=tgt_padding_mask, causal=True,
+                cache=None if cache is None else cache.setdefault("self", {})))
+
+        def cross_attention(h):
+            out = self.cross_attn(h, memory, memory, key_padding_mask=memory_padding_mask,
+                                  need_weights=need_weights, static_kv=True,
+                                  cache=None if cache is None else cache.setdefault("cross", {}))
+            if need_weights:
+                out, w = out
+                weights.append(w)
+            return self.dropout2(out)
+
+        def feed_forward(h):
+            return self.dropout3(self.feed_forward(h))
+
+        if self.norm_first:
+            x = x + self_attention(self.norm1(x))
+            x = x + cross_attention(self.norm2(x))
+            x = x + feed_forward(self.norm3(x))
+        else:
+            x = self.norm1(x + self_attention(x))
+            x = self.norm2(x + cross_attention(x))
+            x = self.norm3(x + feed_forward(x))
+        return (x, weights[0]) if need_weights else x
+
+
+class Encoder(Module):
+    """A stack of n_layers EncoderLayers and a final LayerNorm."""
+
+    def __init__(self, n_layers, d_model, n_heads, d_ff, dropout=0.1, norm_first=False):
+        self.layers = ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout, norm_first)
+                                 for _ in range(n_layers))
+        self.norm = LayerNorm(d_model)
+
+    def forward(self, x, src_padding_mask=None):
+        for layer in self.layers:
+            x = layer(x, src_padding_mask)
+        return self.norm(x)
+
+
+class Decoder(Module):
+    """A stack of n_layers DecoderLayers and a final LayerNorm."""
+
+    def __init__(self, n_layers, d_model, n_heads, d_ff, dropout=0.1, norm_first=False):
+        self.layers = ModuleList(DecoderLayer(d_model, n_heads, d_ff, dropout, norm_first)
+                                 for _ in range(n_layers))
+        self.norm = LayerNorm(d_model)
+
+    def forward(self, x, memory, tgt_padding_mask=None, memory_padding_mask=None, cache=None,
+                need_weights=False):
+        """With need_weights, also returns the last layer's cross-attention weights."""
+        weights = None
+        for i, layer in enumerate(self.layers):
+            layer_cache = None if cache is None else cache.setdefault(i, {})
+            last = need_weights and i == len(self.layers) - 1
+            x = layer(x, memory, tgt_padding_mask, memory_padding_mask, layer_cache, last)
+            if last:
+                x, weights = x
+        x = self.norm(x)
+        return (x, weights) if need_weights else x
+
+
+class Transformer(Module):
+    """The full encoder-decoder model.
+
+    Arguments (the paper's base model: d_model=512, n_heads=8, n_layers=6,
+    d_ff=2048, dropout=0.1; scale them down for small tasks):
+      src_vocab, tgt_vocab: vocabulary sizes.
+      d_model: width of every token vector; n_heads: attention heads (d_k =
+      d_model / n_heads); n_layers: encoder layers and decoder layers;
+      d_ff: inner width of the feed-forward network; max_len: longest sequence.
+      share_embeddings: one embedding table for source and target (needs one
+      shared vocabulary); tie_output: the output projection reuses the target
+      embedding matrix (section 3.4), plus its own bias.
+      norm_first: pre-norm layers; learned_positions: a trained position table.
+      pad_id: the padding token id (its embedding row is zero).
+
+    Parameters: src_embed.weight (src_vocab, d), tgt_embed.weight (tgt_vocab, d),
+    encoder.layers.i.* and decoder.layers.i.* (see the layers), encoder.norm,
+    decoder.norm, and output.weight (tgt_vocab, d) + output.bias, or only
+    output_bias when the output is tied to tgt_embed.
+    """
+
+    def __init__(self, src_vocab, tgt_vocab, d_model=512, n_heads=8, n_layers=6, d_ff=2048,
+                 dropout=0.1, max_len=512, share_embeddings=False, tie_output=True,
+                 norm_first=False, learned_positions=False, pad_id=0):
+        if share_embeddings and src_vocab != tgt_vocab:
+            raise ValueError(f"Transformer: share_embeddings needs one vocabulary, but "
+                             f"src_vocab={src_vocab} and tgt_vocab={tgt_vocab}")
+        self.config = dict(src_vocab=src_vocab, tgt_vocab=tgt_vocab, d_model=d_model,
+                           n_heads=n_heads, n_layers=n_layers, d_ff=d_ff, dropout=dropout,
+                           max_len=max_len, share_embeddings=share_embeddings,
+                           tie_output=tie_output, norm_first=norm_first,
+                           learned_positions=learned_positions, pad_id=pad_id)
+        self.d_model, self.pad_id, self.tie_output = d_model, pad_id, tie_output
+        self.src_embed = Embedding(src_vocab, d_model, padding_idx=pad_id)
+        self.tgt_embed = self.src_embed if share_embeddings else Embedding(
+            tgt_vocab, d_model, padding_idx=pad_id)
+        self.positions = PositionalEncoding(d_model, max_len, learned_positions)
+        self.embed_dropout = Dropout(dropout)
+        self.encoder = Encoder(n_layers, d_model, n_heads, d_ff, dropout, norm_first)
+        self.decoder = Decoder(n_layers, d_model, n_heads, d_ff, dropout, norm_first)
+        if tie_output:
+            self.output_bias = Parameter(tt.zeros(tgt_vocab))
+        else:
+            self.output = Linear(d_model, tgt_vocab)
+        # Glorot initialisation of every matrix, as torch.nn.Transformer and the
+        # Annotated Transformer do; embeddings are matrices too.
+        for _, p in self.named_parameters():
+            if p.ndim > 1:
+                xavier_uniform_(p)
+        for embed in {id(self.src_embed): self.src_embed, id(self.tgt_embed): self.tgt_embed}.values():
+            embed.weight.data[pad_id] = 0
+
+    def embed(self, embedding, ids, offset=0):
+        """Token vectors scaled by sqrt(d_model) (section 3.4) plus positions."""
+        x = embedding(ids) * math.sqrt(self.d_model)
+        return self.embed_dropout(self.positions(x, offset))
+
+    def padding_mask(self, ids):
+        data = ids.data if isinstance(ids, tt.Tensor) else ids
+        return data == self.pad_id
+
+    def encode(self, src_ids):
+        """src_ids (B, S) ints -> memory (B, S, d) and its padding mask (B, S)."""
+        src_mask = self.padding_mask(src_ids)
+        return self.encoder(self.embed(self.src_embed, src_ids), src_mask), src_mask
+
+    def decode(self, tgt_ids, memory, memory_padding_mask=None, cache=None, offset=0,
+               need_weights=False):
+        """tgt_ids (B, T) -> logits (B, T, tgt_vocab). With a cache, tgt_ids are
+        only the new tokens, at positions offset, offset+1, ...; with
+        need_weights, also returns the last layer's cross-attention weights."""
+        x = self.embed(self.tgt_embed, tgt_ids, offset)
+        # Inside a cache, earlier positions are already real tokens: padding is only masked
+        # when decoding a whole teacher-forced target at once.
+        tgt_mask = self.padding_mask(tgt_ids) if cache is None else None
+        h = self.decoder(x, memory, tgt_mask, memory_padding_mask, cache, need_weights)
+        h, weights = h if need_weights else (h, None)
+        logits = self.project(h)
+        return (logits, weights) if need_weights else logits
+
+    def project(self, h):
+        """Decoder output (B, T, d) -> logits over the target vocabulary (B, T, V)."""
+        if not self.tie_output:
+            return self.output(h)
+        batch, length, d = h.shape
+        logits = h.reshape(batch * length, d) @ self.tgt_embed.weight.T + self.output_bias
+        return logits.reshape(batch, length, -1)
+
+    def forward(self, src_ids, tgt_in_ids):
+        """Teacher forcing: logits (B, T, V) for every target position at once,
+        each predicting the next token from the true previous ones."""
+        memory, src_mask = self.encode(src_ids)
+        return self.decode(tgt_in_ids, memory, src_mask)
