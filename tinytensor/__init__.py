@@ -6,7 +6,8 @@
     y.backward()
     x.grad          # tensor([2., 4., 6.])
 """
-from .backend import cuda_is_available, get_default_device, manual_seed, set_default_device
+from .backend import (cuda_is_available, get_default_device, get_rng_state, manual_seed,
+                      set_default_device, set_rng_state)
 from .tensor import (
     DEFAULT_FLOAT, Function, Parameter, Tensor, bool_, detect_anomaly, enable_grad, float32,
     float64, grad, int32, int64, is_grad_enabled, no_grad, set_grad_enabled)

@@ -87,6 +87,18 @@ def manual_seed(seed):
     _generators["seed"] = int(seed)
 
 
+def get_rng_state(device="cpu"):
+    """The state of a device's random generator, as a JSON-friendly dict (for checkpoints)."""
+    return {"seed": _generators.setdefault("seed", 0),
+            "bit_generator": generator(device).bit_generator.state}
+
+
+def set_rng_state(state, device="cpu"):
+    """Restore what get_rng_state returned, so a resumed run draws the same numbers."""
+    _generators["seed"] = state["seed"]
+    generator(device).bit_generator.state = state["bit_generator"]
+
+
 def generator(device):
     """The backend's one seeded random generator (NumPy or CuPy `Generator`)."""
     if device not in _generators:

@@ -24,15 +24,18 @@ def stable_softmax(x, axis):
     is entirely -inf (fully masked) gives zeros instead of NaN."""
     xp = backend.get_array_module(x)
     m = x.max(axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)
-    e = xp.exp(x - m)
+    e = x - xp.where(xp.isfinite(m), m, 0)
+    xp.exp(e, out=e)                      # in place: this runs on every attention score
     total = e.sum(axis=axis, keepdims=True)
-    return e / xp.where(total == 0, 1, total)
+    e /= xp.where(total == 0, 1, total)
+    return e
 
 
 def softmax_backward(y, gy, axis):
     """For y = softmax(x): dx = y * (gy - sum(gy * y))."""
-    return y * (gy - (gy * y).sum(axis=axis, keepdims=True))
+    dx = gy - (gy * y).sum(axis=axis, keepdims=True)
+    dx *= y
+    return dx
 
 
 class Softmax(Function):
@@ -90,14 +93,19 @@ class CrossEntropy(Function):
         rows = xp.arange(n)
         self.valid = self.targets != self.ignore_index
         self.safe_targets = xp.where(self.valid, self.targets, 0)
-        m = logits.max(axis=1, keepdims=True)
-        shifted = logits - m
-        log_norm = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
-        log_p = shifted - log_norm
-        self.p = xp.exp(log_p)
-        losses = -log_p[rows, self.safe_targets]
+        # log p = shifted - log_norm; only the target's log p and the mean over classes are
+        # needed, so the (N, C) array of log p is never made: one exp pass gives p too.
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        losses = -shifted[rows, self.safe_targets]
         if self.smoothing:
-            losses = (1 - self.smoothing) * losses - self.smoothing * log_p.mean(axis=1)
+            mean_shifted = shifted.mean(axis=1)
+        self.p = xp.exp(shifted, out=shifted)
+        total = self.p.sum(axis=1, keepdims=True)
+        self.p /= total
+        log_norm = xp.log(total[:, 0])
+        losses = losses + log_norm
+        if self.smoothing:
+            losses = (1 - self.smoothing) * losses + self.smoothing * (log_norm - mean_shifted)
         losses = losses * self.valid
         if self.reduction == "none":
             return losses
@@ -135,10 +143,12 @@ class LayerNorm(Function):
     def forward(self, x, weight, bias):
         xp = backend.get_array_module(x)
         centered = x - x.mean(axis=-1, keepdims=True)
-        variance = (centered * centered).mean(axis=-1, keepdims=True)
+        variance = xp.einsum("...i,...i->...", centered, centered)[..., None] / x.shape[-1]
         self.rstd = 1 / xp.sqrt(variance + self.eps)
-        self.xhat = centered * self.rstd
-        return self.xhat * weight + bias
+        self.xhat = xp.multiply(centered, self.rstd, out=centered)
+        y = self.xhat * weight
+        y += bias
+        return y
 
     def backward(self, gy):
         x, weight, bias = self.inputs
