@@ -1,0 +1,445 @@
+"""Optimizers, gradient clipping and learning-rate schedules (tinytransformer.optim, .schedule).
+
+Each optimizer is checked step by step against a NumPy transcription of
+PyTorch's update formulas, on a small quadratic in float64.
+"""
+import io
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import tinytensor as tt
+from tinytransformer.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm_
+from tinytransformer.schedule import NoamSchedule, WarmupCosine, WarmupLinear
+
+# loss(p) = sum(0.5 * A * (p - C)^2), so grad(p) = A * (p - C): different
+# curvature per element, so a wrong per-element formula shows.
+A = np.array([[1.0, 3.0, 0.5], [2.0, 0.2, 1.5]])
+C = np.array([[0.5, -1.0, 2.0], [0.0, 1.0, -0.5]])
+P0 = np.array([[1.0, 2.0, -1.0], [0.3, -0.7, 0.9]])
+
+
+def quadratic(p):
+    return (0.5 * tt.tensor(A) * (p - tt.tensor(C)) ** 2).sum()
+
+
+def quadratic_grad(p):
+    return A * (p - C)
+
+
+def run_tinytransformer(make_optimizer, steps):
+    p = tt.Parameter(tt.tensor(P0.copy()))
+    optimizer = make_optimizer([p])
+    trajectory = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        quadratic(p).backward()
+        optimizer.step()
+        trajectory.append(p.numpy().copy())
+    return trajectory
+
+
+# -- PyTorch's formulas, transcribed in NumPy (torch/optim/sgd.py, adam.py, adamw.py) -----
+def reference_sgd(steps, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    p, buf, trajectory = P0.copy(), None, []
+    for _ in range(steps):
+        d_p = quadratic_grad(p)
+        if weight_decay != 0:
+            d_p = d_p + weight_decay * p
+        if momentum != 0:
+            if buf is None:
+                buf = d_p.copy()
+            else:
+                buf = momentum * buf + (1 - dampening) * d_p
+            d_p = d_p + momentum * buf if nesterov else buf
+        p = p - lr * d_p
+        trajectory.append(p.copy())
+    return trajectory
+
+
+def reference_adam(steps, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                   decoupled=False):
+    beta1, beta2 = betas
+    p, trajectory = P0.copy(), []
+    exp_avg, exp_avg_sq = np.zeros_like(p), np.zeros_like(p)
+    for step in range(1, steps + 1):
+        grad = quadratic_grad(p)
+        if weight_decay != 0:
+            if decoupled:
+                p = p * (1 - lr * weight_decay)
+            else:
+                grad = grad + weight_decay * p
+        exp_avg = beta1 * exp_avg + (1 - beta1) * grad
+        exp_avg_sq = beta2 * exp_avg_sq + (1 - beta2) * grad * grad
+        bias_correction1 = 1 - beta1 ** step
+        bias_correction2 = 1 - beta2 ** step
+        step_size = lr / bias_correction1
+        denom = np.sqrt(exp_avg_sq) / math.sqrt(bias_correction2) + eps
+        p = p - step_size * exp_avg / denom
+        trajectory.append(p.copy())
+    return trajectory
+
+
+STEPS = 6
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(lr=0.1),
+    dict(lr=0.1, momentum=0.9),
+    dict(lr=0.1, momentum=0.9, dampening=0.3),
+    dict(lr=0.05, momentum=0.8, nesterov=True),
+    dict(lr=0.1, momentum=0.9, weight_decay=0.1),
+    dict(lr=0.1, weight_decay=0.5),
+], ids=["plain", "momentum", "dampening", "nesterov", "momentum+wd", "wd"])
+def test_sgd_matches_pytorch_formulas(kwargs):
+    ours = run_tinytransformer(lambda params: SGD(params, **kwargs), STEPS)
+    assert_allclose(ours, reference_sgd(STEPS, **kwargs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(lr=0.1),
+    dict(lr=0.1, betas=(0.8, 0.9), eps=1e-3),
+    dict(lr=0.1, weight_decay=0.3),
+], ids=["defaults", "lr", "betas+eps", "l2"])
+def test_adam_matches_pytorch_formulas(kwargs):
+    ours = run_tinytransformer(lambda params: Adam(params, **kwargs), STEPS)
+    assert_allclose(ours, reference_adam(STEPS, **kwargs), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [dict(lr=0.1), dict(lr=0.1, weight_decay=0.3),
+                                    dict(lr=0.05, betas=(0.5, 0.9), weight_decay=0.0)],
+                         ids=["default-wd", "wd", "no-wd"])
+def test_adamw_matches_pytorch_formulas(kwargs):
+    ours = run_tinytransformer(lambda params: AdamW(params, **kwargs), STEPS)
+    reference = reference_adam(STEPS, decoupled=True, **{"weight_decay": 1e-2, **kwargs})
+    assert_allclose(ours, reference, rtol=1e-10, atol=1e-12)
+
+
+def test_adamw_decay_differs_from_adam_l2():
+    adam = run_tinytransformer(lambda params: Adam(params, lr=0.1, weight_decay=0.3), 3)
+    adamw = run_tinytransformer(lambda params: AdamW(params, lr=0.1, weight_decay=0.3), 3)
+    assert not np.allclose(adam[-1], adamw[-1])
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: SGD(params, lr=0.1, momentum=0.9),
+    lambda params: Adam(params, lr=0.1),
+], ids=["sgd-momentum", "adam"])
+def test_optimizer_minimizes_a_quadratic(make_optimizer):
+    p = tt.Parameter(tt.tensor(P0.copy()))
+    optimizer = make_optimizer([p])
+    # A decaying lr lets Adam settle instead of hovering at a distance ~lr.
+    scheduler = WarmupCosine(optimizer, peak_lr=0.1, warmup_steps=5, total_steps=300)
+    for _ in range(300):
+        optimizer.zero_grad()
+        loss = quadratic(p)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    assert quadratic(p).item() < 1e-6
+    assert_allclose(p.numpy(), C, atol=2e-3)
+
+
+def test_float32_parameters_stay_float32_and_state_lives_with_them():
+    p = tt.Parameter(tt.randn(4, 3))
+    optimizer = Adam([p], lr=0.01)
+    (p * p).sum().backward()
+    optimizer.step()
+    assert p.dtype == tt.float32
+    state = optimizer.state[p]
+    assert state["step"] == 1 and isinstance(state["step"], int)
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert isinstance(state[key], tt.Tensor)
+        assert state[key].dtype == tt.float32 and state[key].device == p.device
+        assert not state[key].requires_grad
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: SGD(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+    lambda params: Adam(params, lr=0.1, weight_decay=0.1),
+    lambda params: AdamW(params, lr=0.1),
+])
+def test_parameters_without_grad_are_skipped(make_optimizer):
+    used, unused = tt.Parameter(tt.ones(3)), tt.Parameter(tt.ones(2))
+    optimizer = make_optimizer([used, unused])
+    before = unused.numpy().copy()
+    (used * used).sum().backward()
+    assert unused.grad is None
+    optimizer.step()
+    np.testing.assert_array_equal(unused.numpy(), before)
+    assert unused not in optimizer.state
+    assert not np.allclose(used.numpy(), 1.0)
+
+
+def test_step_leaves_no_graph_and_zero_grad_sets_none():
+    p = tt.Parameter(tt.ones(3))
+    optimizer = Adam([p])
+    (p * 2).sum().backward()
+    optimizer.step()
+    assert p.is_leaf and p.requires_grad and p.grad_fn is None
+    optimizer.zero_grad()
+    assert p.grad is None
+
+
+def test_step_with_closure_returns_loss():
+    p = tt.Parameter(tt.tensor(P0.copy()))
+    optimizer = SGD([p], lr=0.1)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = quadratic(p)
+        loss.backward()
+        return loss
+
+    with tt.no_grad():  # the closure must still get a graph
+        loss = optimizer.step(closure)
+    assert loss.item() == pytest.approx(float((0.5 * A * (P0 - C) ** 2).sum()))
+    assert_allclose(p.numpy(), reference_sgd(1, lr=0.1)[0])
+
+
+def test_param_groups_have_their_own_hyperparameters():
+    a, b = tt.Parameter(tt.ones(2)), tt.Parameter(tt.ones(2))
+    optimizer = SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1, momentum=0.0)
+    assert optimizer.param_groups[0]["lr"] == 0.1 and optimizer.param_groups[1]["lr"] == 0.5
+    assert optimizer.param_groups[1]["momentum"] == 0.0  # filled from the defaults
+    (a.sum() + b.sum()).backward()
+    optimizer.step()
+    assert_allclose(a.numpy(), [0.9, 0.9])
+    assert_allclose(b.numpy(), [0.5, 0.5])
+
+
+def test_bad_arguments_give_clear_errors():
+    p = tt.Parameter(tt.ones(2))
+    with pytest.raises(ValueError, match="empty parameter list"):
+        Adam([])
+    with pytest.raises(TypeError, match="single Tensor"):
+        Adam(p)
+    with pytest.raises(ValueError, match="more than once"):
+        Adam([p, p])
+    with pytest.raises(ValueError, match="lr"):
+        SGD([p], lr=-1.0)
+    with pytest.raises(ValueError, match="nesterov"):
+        SGD([p], lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="betas"):
+        Adam([p], betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="non-leaf"):
+        Adam([p * 2])
+    with pytest.raises(TypeError, match="only optimize Tensors"):
+        Adam([np.ones(2)])
+
+
+# -- state_dict / load_state_dict ------------------------------------------------------
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: SGD(params, lr=0.1, momentum=0.9, nesterov=True),
+    lambda params: Adam(params, lr=0.1, weight_decay=0.01),
+    lambda params: AdamW(params, lr=0.1, betas=(0.8, 0.95)),
+], ids=["sgd", "adam", "adamw"])
+def test_state_dict_round_trip_continues_identically(make_optimizer):
+    def train(p, optimizer, steps):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            quadratic(p).backward()
+            optimizer.step()
+
+    p1 = tt.Parameter(tt.tensor(P0.copy()))
+    first = make_optimizer([p1])
+    train(p1, first, 3)
+    state = first.state_dict()
+
+    # The saved state is host NumPy, so it survives an .npz file.
+    buffer = io.BytesIO()
+    flat = {f"{i}.{k}": np.asarray(v) for i, entries in state["state"].items()
+            for k, v in entries.items()}
+    np.savez(buffer, **flat)
+    buffer.seek(0)
+    with np.load(buffer) as loaded:
+        restored_state = {}
+        for name in loaded.files:
+            i, k = name.split(".", 1)
+            restored_state.setdefault(i, {})[k] = loaded[name]  # string keys, as from JSON
+
+    p2 = tt.Parameter(tt.tensor(p1.numpy().copy()))
+    second = make_optimizer([p2])
+    second.param_groups[0]["lr"] = 123.0  # must be overwritten by the load
+    second.load_state_dict({"state": restored_state, "param_groups": state["param_groups"]})
+    assert second.param_groups[0]["lr"] == first.param_groups[0]["lr"]
+
+    train(p1, first, 4)
+    train(p2, second, 4)
+    np.testing.assert_array_equal(p1.numpy(), p2.numpy())
+
+
+def test_state_dict_is_a_copy_with_indices_and_hyperparameters():
+    a, b = tt.Parameter(tt.ones(2)), tt.Parameter(tt.ones(3))
+    optimizer = Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    (a.sum() + b.sum()).backward()
+    optimizer.step()
+    state = optimizer.state_dict()
+    assert [g["params"] for g in state["param_groups"]] == [[0], [1]]
+    assert state["param_groups"][1]["lr"] == 0.5
+    assert state["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert state["state"][1]["step"] == 1
+    assert isinstance(state["state"][1]["exp_avg"], np.ndarray)
+    saved = state["state"][1]["exp_avg"].copy()
+    optimizer.step()
+    np.testing.assert_array_equal(state["state"][1]["exp_avg"], saved)
+
+
+def test_load_state_dict_rejects_a_different_layout():
+    a, b = tt.Parameter(tt.ones(2)), tt.Parameter(tt.ones(3))
+    source = Adam([a, b])
+    (a.sum() + b.sum()).backward()
+    source.step()
+    state = source.state_dict()
+    with pytest.raises(ValueError, match="group 0 has 2 parameters, this optimizer's has 1"):
+        Adam([tt.Parameter(tt.ones(2))]).load_state_dict(state)
+    with pytest.raises(ValueError, match="parameter groups"):
+        Adam([{"params": [tt.Parameter(tt.ones(2))]},
+              {"params": [tt.Parameter(tt.ones(3))]}]).load_state_dict(state)
+    with pytest.raises(ValueError, match=r"shape \(3,\).*shape \(4,\)"):
+        Adam([tt.Parameter(tt.ones(2)), tt.Parameter(tt.ones(4))]).load_state_dict(state)
+
+
+# -- clip_grad_norm_ ------------------------------------------------------------------
+def with_grad(values):
+    p = tt.Parameter(tt.zeros(len(values)))
+    p.grad = tt.tensor(values)
+    return p
+
+
+def test_clip_grad_norm_scales_to_max_norm_and_returns_the_old_norm():
+    a, b, no_grad = with_grad([3.0, 4.0]), with_grad([12.0]), tt.Parameter(tt.ones(2))
+    old_grad = a.grad
+    total = clip_grad_norm_([a, b, no_grad], max_norm=1.0)
+    assert isinstance(total, float) and total == pytest.approx(13.0)
+    scale = 1.0 / (13.0 + 1e-6)
+    assert_allclose(a.grad.numpy(), [3 * scale, 4 * scale], rtol=1e-6)
+    assert_allclose(b.grad.numpy(), [12 * scale], rtol=1e-6)
+    assert no_grad.grad is None
+    # A new tensor replaced the gradient; the old one is untouched.
+    assert a.grad is not old_grad
+    assert_allclose(old_grad.numpy(), [3.0, 4.0])
+
+
+def test_clip_grad_norm_leaves_small_gradients_alone():
+    a = with_grad([0.3, 0.4])
+    before = a.grad
+    assert clip_grad_norm_([a], max_norm=1.0) == pytest.approx(0.5)
+    assert a.grad is before
+
+
+def test_clip_grad_norm_with_gradient_arrays_shared_between_parameters():
+    # Add's backward hands the same gradient to both inputs, so after this
+    # backward x.grad and y.grad may share one array; scaling it in place would
+    # scale both gradients twice.
+    x, y = tt.Parameter(tt.zeros(2)), tt.Parameter(tt.zeros(2))
+    (x + y).sum().backward()
+    total = clip_grad_norm_([x, y], max_norm=1.0)
+    assert total == pytest.approx(2.0)
+    expected = np.ones(2) / (2.0 + 1e-6)
+    assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
+    assert_allclose(y.grad.numpy(), expected, rtol=1e-6)
+
+
+def test_clip_grad_norm_inf_norm_and_edge_cases():
+    a = with_grad([-7.0, 2.0])
+    assert clip_grad_norm_(a, max_norm=100.0, norm_type=math.inf) == pytest.approx(7.0)
+    assert clip_grad_norm_([tt.Parameter(tt.ones(2))], max_norm=1.0) == 0.0
+    bad = with_grad([float("nan"), 1.0])
+    with pytest.raises(RuntimeError, match="NaN or Inf"):
+        clip_grad_norm_([bad], 1.0, error_if_nonfinite=True)
+
+
+# -- schedules ------------------------------------------------------------------------
+def make_optimizer(lr=1.0):
+    return SGD([tt.Parameter(tt.ones(1))], lr=lr)
+
+
+def lrs_used_by_optimizer_steps(scheduler, steps):
+    """The lr each optimizer.step() sees, with the documented calling order."""
+    used = []
+    for _ in range(steps):
+        used.append(scheduler.optimizer.param_groups[0]["lr"])   # optimizer.step() here
+        scheduler.step()
+    return used
+
+
+def noam(step, d_model, warmup, factor=1.0):
+    return factor * d_model ** -0.5 * min(step ** -0.5, step * warmup ** -1.5)
+
+
+def test_noam_matches_the_paper():
+    d_model, warmup = 512, 4000
+    scheduler = NoamSchedule(make_optimizer(), d_model, warmup, factor=2.0)
+    for step in (1, warmup, 2 * warmup):
+        assert scheduler.lr_at(step) == pytest.approx(noam(step, d_model, warmup, 2.0), rel=1e-12)
+    assert scheduler.lr_at(1) == pytest.approx(2.0 * d_model ** -0.5 * warmup ** -1.5)
+    assert scheduler.lr_at(warmup) == pytest.approx(2.0 * (d_model * warmup) ** -0.5)
+    assert scheduler.lr_at(2 * warmup) == pytest.approx(2.0 * (d_model * 2 * warmup) ** -0.5)
+    values = [scheduler.lr_at(s) for s in range(1, 3 * warmup)]
+    assert int(np.argmax(values)) + 1 == warmup
+
+
+def test_schedule_convention_first_update_uses_step_one():
+    scheduler = NoamSchedule(make_optimizer(lr=123.0), d_model=16, warmup_steps=4)
+    assert scheduler.get_last_lr() == [pytest.approx(noam(1, 16, 4))]
+    used = lrs_used_by_optimizer_steps(scheduler, 8)
+    assert used == pytest.approx([noam(s, 16, 4) for s in range(1, 9)])
+    assert scheduler.step_num == 9
+
+
+@pytest.mark.parametrize("cls", [WarmupCosine, WarmupLinear])
+def test_warmup_decay_endpoints(cls):
+    scheduler = cls(make_optimizer(), peak_lr=1e-3, warmup_steps=10, total_steps=110, min_lr=1e-5)
+    assert scheduler.get_last_lr() == [pytest.approx(1e-4)]   # step 1: 1/10 of the way up
+    assert scheduler.lr_at(5) == pytest.approx(5e-4)
+    assert scheduler.lr_at(10) == pytest.approx(1e-3)         # peak at the end of warm-up
+    assert scheduler.lr_at(60) == pytest.approx((1e-3 + 1e-5) / 2)  # halfway, both shapes
+    assert scheduler.lr_at(110) == pytest.approx(1e-5)
+    assert scheduler.lr_at(500) == pytest.approx(1e-5)
+    values = [scheduler.lr_at(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:]))    # decays monotonically
+
+
+def test_cosine_and_linear_differ_between_the_endpoints():
+    cosine = WarmupCosine(make_optimizer(), peak_lr=1.0, warmup_steps=0, total_steps=100)
+    linear = WarmupLinear(make_optimizer(), peak_lr=1.0, warmup_steps=0, total_steps=100)
+    assert linear.lr_at(25) == pytest.approx(0.75)
+    assert cosine.lr_at(25) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))
+
+
+def test_scheduler_sets_every_param_group_and_round_trips():
+    a, b = tt.Parameter(tt.ones(1)), tt.Parameter(tt.ones(1))
+    optimizer = Adam([{"params": [a]}, {"params": [b], "lr": 5.0}])
+    scheduler = WarmupLinear(optimizer, peak_lr=0.1, warmup_steps=4, total_steps=20)
+    for _ in range(6):
+        scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == scheduler.get_last_lr()
+    assert scheduler.get_last_lr() == [pytest.approx(scheduler.lr_at(7))] * 2
+
+    fresh_optimizer = Adam([{"params": [a]}, {"params": [b]}])
+    restored = WarmupLinear(fresh_optimizer, peak_lr=0.1, warmup_steps=4, total_steps=20)
+    restored.load_state_dict(scheduler.state_dict())
+    assert restored.step_num == 7
+    assert [g["lr"] for g in fresh_optimizer.param_groups] == scheduler.get_last_lr()
+    scheduler.step(), restored.step()
+    assert restored.get_last_lr() == scheduler.get_last_lr()
+
+
+def test_schedule_arguments_are_checked():
+    with pytest.raises(ValueError, match="warmup_steps"):
+        NoamSchedule(make_optimizer(), d_model=8, warmup_steps=0)
+    with pytest.raises(ValueError, match="total_steps"):
+        WarmupCosine(make_optimizer(), peak_lr=1.0, warmup_steps=10, total_steps=10)
+    with pytest.raises(ValueError, match="min_lr"):
+        WarmupLinear(make_optimizer(), peak_lr=1.0, warmup_steps=1, total_steps=10, min_lr=2.0)
+    with pytest.raises(TypeError, match="optimizer"):
+        NoamSchedule(object(), d_model=8, warmup_steps=4)
+
+
+def test_optimizer_is_the_base_of_all():
+    assert all(issubclass(cls, Optimizer) for cls in (SGD, Adam, AdamW))
+    assert "lr: 0.1" in repr(SGD([tt.Parameter(tt.ones(1))], lr=0.1))
