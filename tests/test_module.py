@@ -9,6 +9,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import tinytensor as tt
+import tinytransformer as tf
 from tinytensor import gradcheck
 from tinytransformer import (Dropout, Embedding, FeedForward, LayerNorm, Linear, Module,
                              ModuleList, Parameter, Sequential, xavier_uniform_)
@@ -154,11 +155,11 @@ def test_load_state_dict_strict_errors_name_the_keys():
     model = Tiny()
     state = model.state_dict()
     del state["layers.1.norm.bias"]
-    with pytest.raises(KeyError, match=r"missing keys \['layers.1.norm.bias'\]"):
+    with pytest.raises(RuntimeError, match=r"missing keys \['layers.1.norm.bias'\]"):
         model.load_state_dict(state)
     state = model.state_dict()
     state["layers.2.linear1.weight"] = np.zeros((8, 4))
-    with pytest.raises(KeyError, match=r"unexpected keys \['layers.2.linear1.weight'\]"):
+    with pytest.raises(RuntimeError, match=r"unexpected keys \['layers.2.linear1.weight'\]"):
         model.load_state_dict(state)
 
 
@@ -166,8 +167,12 @@ def test_load_state_dict_shape_mismatch_names_key_and_both_shapes():
     model = Tiny()
     state = model.state_dict()
     state["layers.0.linear1.weight"] = np.zeros((3, 3), dtype=np.float32)
+    state["layers.0.norm.weight"] = np.full(state["layers.0.norm.weight"].shape, 7.0, np.float32)
+    before = {name: p.numpy().copy() for name, p in model.named_parameters()}
     with pytest.raises(ValueError, match=r"layers\.0\.linear1\.weight.*\(3, 3\).*\(8, 4\)"):
         model.load_state_dict(state)
+    for name, p in model.named_parameters():   # nothing was half-loaded
+        np.testing.assert_array_equal(p.numpy(), before[name])
 
 
 def test_load_state_dict_non_strict_returns_missing_and_unexpected():
@@ -302,3 +307,21 @@ def test_seeding_makes_initialisation_reproducible():
     for name in first:
         assert_array_equal(first[name], second[name])
     assert not np.array_equal(first["embed.weight"], third["embed.weight"])
+
+
+def test_embedding_accepts_list_ids_and_a_negative_padding_idx():
+    tt.manual_seed(0)
+    emb = tf.Embedding(5, 3, padding_idx=-1)
+    assert emb.padding_idx == 4
+    out = emb([[0, 4], [4, 2]])
+    np.testing.assert_array_equal(out.numpy()[0, 1], 0)
+    out.sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.numpy()[4], 0)
+    assert np.all(emb.weight.grad.numpy()[[0, 2]] == 1)
+
+
+def test_a_shared_module_is_listed_once():
+    shared = tf.Linear(2, 2)
+    model = tf.Sequential(shared, tf.ReLU(), shared)
+    assert [name for name, _ in model.named_modules()] == ["", "0", "1"]
+    assert len(model.parameters()) == 2

@@ -96,7 +96,7 @@ def as_array(data, dtype=None, device=None):
     """Turn Python numbers, lists, NumPy or CuPy arrays into a backend array.
 
     Python floats and lists of floats become float32 (the default float
-    dtype); a NumPy array keeps its dtype, as in PyTorch.
+    dtype); a NumPy array or scalar keeps its dtype, as in PyTorch.
     """
     device = backend.check_device(device) if device is not None else None
     if isinstance(data, Tensor):
@@ -105,8 +105,8 @@ def as_array(data, dtype=None, device=None):
         array = data
     else:
         array = np.asarray(data)
-        if dtype is None and array.dtype == float64:
-            array = array.astype(DEFAULT_FLOAT)
+        if dtype is None and array.dtype == float64 and not isinstance(data, np.generic):
+            array = array.astype(DEFAULT_FLOAT)  # a NumPy scalar keeps its dtype, as an array
     if dtype is not None and array.dtype != np.dtype(dtype):
         array = array.astype(dtype)
     target = device or (backend.device_of(array) if backend.device_of(array) == "cuda"
@@ -458,7 +458,7 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
     With `inputs` given (tinytensor.grad), their gradients are returned instead
     of being added to `.grad`.
     """
-    from .ops import sum_to  # undoing broadcasting happens here, in one place
+    from .ops import cast, sum_to  # undoing broadcasting happens here, in one place
 
     wanted = {id(t): t for t in inputs} if inputs is not None else None
     pending = {}      # Function -> [its output tensor, gradient summed so far]
@@ -501,7 +501,11 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
                 raise RuntimeError(
                     f"{type(fn).__name__} is a fused operation whose backward is not "
                     "differentiable; create_graph=True cannot go through it")
-            input_grads = fn.backward(grad)
+            anomaly, _Mode.detect_anomaly = _Mode.detect_anomaly, False
+            try:  # anomaly mode checks what fn's backward returns, naming fn, not each step
+                input_grads = fn.backward(grad)
+            finally:
+                _Mode.detect_anomaly = anomaly
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
             for x, gx in zip(fn.inputs, input_grads):
@@ -509,6 +513,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
                     continue
                 if gx.shape != x.shape:
                     gx = sum_to(gx, x.shape)
+                if gx.dtype != x.dtype:  # float32 * float64: each input's gradient keeps its dtype
+                    gx = cast(gx, x.dtype)
                 if _Mode.detect_anomaly:
                     _check_finite(gx.data, "backward", fn, fn.inputs)
                 send(x, gx)
@@ -520,9 +526,11 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
             slot[1] = _apply_hooks(slot[0], slot[1])
     if wanted is not None:
         return [leaf_grads[id(t)][1] if id(t) in leaf_grads else None for t in inputs]
+    handed_out = set()   # backward may send one array to two leaves (x + y): give each its own
     for leaf, grad in leaf_grads.values():
         if not create_graph:
-            grad = grad.detach()
+            grad = Tensor(grad.data.copy() if id(grad.data) in handed_out else grad.data)
+            handed_out.add(id(grad.data))
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
 

@@ -16,6 +16,11 @@ import tinytensor as tt
 __all__ = ["greedy_decode", "beam_search"]
 
 
+def _steps(model, max_len):
+    """No more steps than the position table has rows (the last input sits at max_len - 1)."""
+    return min(max_len, model.positions.max_len)
+
+
 def _src_array(src_ids):
     data = src_ids.numpy() if isinstance(src_ids, tt.Tensor) else np.asarray(src_ids)
     if data.ndim != 2:
@@ -48,7 +53,7 @@ def greedy_decode(model, src_ids, bos_id, eos_id, max_len=50, use_cache=True,
     finished = np.zeros(batch, dtype=bool)
     cache = {} if use_cache else None
     scores = []
-    for _ in range(max_len):
+    for _ in range(_steps(model, max_len)):
         log_probs = _step_logits(model, prefix, memory, memory_mask, cache)
         scores.append(log_probs.numpy())
         next_ids = np.where(finished, eos_id, scores[-1].argmax(axis=-1))
@@ -91,6 +96,7 @@ def beam_search(model, src_ids, bos_id, eos_id, beam_size=4, max_len=50, length_
     done = np.zeros(batch, dtype=bool)
     cache = {} if use_cache else None
 
+    max_len = _steps(model, max_len)
     for step in range(1, max_len + 1):
         log_probs = _step_logits(model, prefix, memory, memory_mask, cache).numpy()
         vocab = log_probs.shape[-1]

@@ -28,7 +28,9 @@ def normal_(p, std=1.0):
 def xavier_uniform_(p, gain=1.0):
     """Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)),
     so activations and gradients keep their variance from layer to layer."""
-    fan_out, fan_in = p.shape[0], p.shape[1]
+    if p.ndim != 2:
+        raise ValueError(f"xavier_uniform_ needs a 2-D weight (fan_out, fan_in), got shape {p.shape}")
+    fan_out, fan_in = p.shape
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(p, -bound, bound)
 
@@ -71,6 +73,11 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} is outside "
+                                 f"[-{num_embeddings}, {num_embeddings})")
+            padding_idx %= num_embeddings   # -1 means the last row, as in PyTorch
         self.padding_idx = padding_idx
         self.weight = normal_(Parameter(tt.zeros(num_embeddings, embedding_dim)))
         if padding_idx is not None:
@@ -80,7 +87,7 @@ class Embedding(Module):
         vectors = tt.take(self.weight, ids)          # ids.shape + (embedding_dim,)
         if self.padding_idx is None:
             return vectors
-        ids = ids.data if isinstance(ids, tt.Tensor) else ids
+        ids = ids.data if isinstance(ids, tt.Tensor) else tt.backend.xp_for(vectors.device).asarray(ids)
         not_padding = tt.Tensor((ids != self.padding_idx)[..., None].astype(vectors.dtype))
         return vectors * not_padding
 

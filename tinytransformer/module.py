@@ -40,10 +40,14 @@ class Module:
         return [child for _, child in self.named_children()]
 
     def named_modules(self, prefix=""):
-        """This module and every descendant, with dotted names, depth first."""
-        stack = [(prefix, self)]
+        """This module and every descendant, with dotted names, depth first;
+        a module used in two places is listed once, under its first name."""
+        stack, seen = [(prefix, self)], set()
         while stack:
             name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
             yield name, module
             children = list(module.named_children())
             for child_name, child in reversed(children):
@@ -119,9 +123,10 @@ class Module:
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        for name, p in own.items():
+            raise RuntimeError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
+                               f"unexpected keys {unexpected}")
+        values = {}
+        for name, p in own.items():   # check every shape before changing anything
             if name not in state:
                 continue
             value = state[name]
@@ -129,6 +134,9 @@ class Module:
             if value.shape != p.shape:
                 raise ValueError(f"load_state_dict for {type(self).__name__}: {name} has shape "
                                  f"{value.shape} in the state dict but {p.shape} in the model")
+            values[name] = value
+        for name, value in values.items():
+            p = own[name]
             p.data = tt.backend.to_device(value.astype(p.dtype, copy=True), p.device)
         return missing, unexpected
 

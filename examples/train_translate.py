@@ -1,0 +1,227 @@
+"""Train a Chinese-to-English Transformer translator, evaluate it, and show what it learned.
+
+    python examples/train_translate.py                      # the built-in corpus, about 6 minutes
+    python examples/train_translate.py --data train.tsv --dev dev.tsv --steps 12000 \
+        --d-model 256 --d-ff 1024 --layers 3 --batch-tokens 3000   # Tatoeba (see README)
+    python examples/train_translate.py --resume runs/translate/last.npz
+
+Writes to --out (default runs/translate): best.npz and last.npz (checkpoints,
+written atomically), loss.png (training and validation loss), attention.png
+(cross-attention per head for one sentence), and with --draw-graph
+decoder_layer.svg (the computation graph of one decoder layer).
+Then try it: python examples/translate.py --checkpoint runs/translate/best.npz "我有苹果。"
+"""
+import argparse
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+import tinytensor as tt
+from tinytransformer.checkpoint import atomic_write
+from tinytransformer.corpus import DOC_EXAMPLES, builtin_splits, held_out_samples
+from tinytransformer.text import read_tsv, train_dev_split
+from tinytransformer.translation import Trainer, tokenize
+
+DEFAULTS = dict(d_model=128, n_heads=4, n_layers=2, d_ff=512, dropout=0.1, batch_tokens=1500,
+                warmup=400, lr_factor=1.0, label_smoothing=0.1, clip=1.0, steps=2400,
+                eval_every=400, min_freq=1, seed=0, device="cpu", max_len=64)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", help="training pairs, tab-separated English<TAB>Chinese[<TAB>...] "
+                        "(Tatoeba/manythings format); default: the built-in corpus")
+    parser.add_argument("--dev", help="dev pairs in the same format (default: 10%% of --data)")
+    parser.add_argument("--src", default="zh", choices=["zh", "en"])
+    parser.add_argument("--tgt", default="en", choices=["zh", "en"])
+    parser.add_argument("--out", default="runs/translate", help="folder for checkpoints and pictures")
+    parser.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint")
+    parser.add_argument("--d-model", type=int, default=DEFAULTS["d_model"])
+    parser.add_argument("--heads", dest="n_heads", type=int, default=DEFAULTS["n_heads"])
+    parser.add_argument("--layers", dest="n_layers", type=int, default=DEFAULTS["n_layers"])
+    parser.add_argument("--d-ff", type=int, default=DEFAULTS["d_ff"])
+    parser.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    parser.add_argument("--batch-tokens", type=int, default=DEFAULTS["batch_tokens"],
+                        help="about this many (padded) tokens per batch")
+    parser.add_argument("--warmup", type=int, default=DEFAULTS["warmup"])
+    parser.add_argument("--lr-factor", type=float, default=DEFAULTS["lr_factor"])
+    parser.add_argument("--label-smoothing", type=float, default=DEFAULTS["label_smoothing"])
+    parser.add_argument("--clip", type=float, default=DEFAULTS["clip"], help="max gradient norm")
+    parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
+    parser.add_argument("--eval-every", type=int, default=DEFAULTS["eval_every"])
+    parser.add_argument("--min-freq", type=int, default=DEFAULTS["min_freq"])
+    parser.add_argument("--max-len", type=int, default=DEFAULTS["max_len"])
+    parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--beam", type=int, default=4, help="beam size for the final evaluation")
+    parser.add_argument("--time-limit", type=float, help="stop training after this many minutes")
+    parser.add_argument("--init-embeddings", metavar="VECTORS",
+                        help="word2vec text file whose vectors fill matching target-embedding rows")
+    parser.add_argument("--draw-graph", action="store_true",
+                        help="write the computation graph of one decoder layer (decoder_layer.svg)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.src == args.tgt:
+        parser.error("--src and --tgt must differ")
+    return args
+
+
+def load_data(args):
+    """{"train", "dev", "test"} lists of (source, target) pairs."""
+    if args.data is None:
+        if (args.src, args.tgt) != ("zh", "en"):
+            splits = builtin_splits(args.seed)
+            return {k: [(en, zh) for zh, en in v] for k, v in splits.items()}
+        return builtin_splits(args.seed)
+    train = read_tsv(args.data, args.src, args.tgt)
+    if args.dev:
+        dev = read_tsv(args.dev, args.src, args.tgt)
+    else:
+        train, dev = train_dev_split(train, 0.1, seed=args.seed)
+    return {"train": train, "dev": dev, "test": dev}
+
+
+def init_embeddings(trainer, path):
+    """Copy word2vec vectors into the target embedding rows of matching words."""
+    from tinytransformer.word2vec import load_word2vec_format
+    vectors = load_word2vec_format(path)
+    embedding = trainer.model.tgt_embed.weight
+    if vectors.vector_size != embedding.shape[1]:
+        sys.exit(f"--init-embeddings: vectors have {vectors.vector_size} dimensions but the "
+                 f"model's d_model is {embedding.shape[1]}")
+    vocab = trainer.translator.tgt_vocab
+    rows = [(i, word) for i, word in enumerate(vocab.itos) if word in vectors]
+    if rows:
+        ids = np.array([i for i, _ in rows])
+        values = tt.tensor(np.stack([vectors[word] for _, word in rows]).astype(embedding.dtype))
+        with tt.no_grad():
+            embedding.index_copy_(ids, values)
+    print(f"--init-embeddings: {len(rows)} of {len(vocab)} target words start from {path}")
+
+
+def plot_losses(state, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps, losses = zip(*state["train_loss"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    window = max(1, len(losses) // 50)
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    ax.plot(steps[window - 1:], smooth, label="training loss (label-smoothed, running mean)")
+    if state["val"]:
+        val_steps, val_losses, _ = zip(*state["val"])
+        ax.plot(val_steps, val_losses, "o-", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy per token")
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+
+
+def plot_attention(translator, sentence, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib import font_manager
+    src_tokens, out_tokens, weights = translator.cross_attention(sentence)
+    # Chinese characters need a CJK font; fall back to showing them as code points.
+    cjk = [f.name for f in font_manager.fontManager.ttflist
+           if any(k in f.name for k in ("CJK", "Hei", "Song", "Kai", "WenQuanYi", "Noto Sans SC"))]
+    title = sentence
+    if cjk:
+        plt.rcParams["font.family"] = cjk[0]
+    else:
+        src_tokens = [t if t.isascii() else f"U+{ord(t[0]):04X}" for t in src_tokens]
+        title = " ".join(src_tokens)
+    heads = weights.shape[0]
+    fig, axes = plt.subplots(1, heads, figsize=(3.2 * heads, 3.4), squeeze=False)
+    for h, ax in enumerate(axes[0]):
+        ax.imshow(weights[h], cmap="viridis", vmin=0, vmax=1)
+        ax.set_xticks(range(len(src_tokens)))
+        ax.set_xticklabels(src_tokens, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(out_tokens)))
+        ax.set_yticklabels(out_tokens, fontsize=8)
+        ax.set_title(f"head {h}")
+    fig.suptitle(f"cross-attention, last decoder layer: {title}")
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+
+
+def draw_decoder_layer(trainer, path):
+    """The graph of one decoder layer on a short sentence, with named inputs."""
+    layer = trainer.model.decoder.layers[0]
+    d = trainer.model.d_model
+    x = tt.randn(1, 3, d, requires_grad=True)
+    x.name = "target vectors"
+    memory = tt.randn(1, 4, d, requires_grad=True)
+    memory.name = "encoder output (memory)"
+    for name, p in layer.named_parameters():
+        p.name = name
+    out = layer(x, memory)
+    out.name = "decoder layer output"
+    tt.save_graph(out, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_data(args)
+    print(f"data: {len(data['train'])} training, {len(data['dev'])} dev, {len(data['test'])} test "
+          f"pairs ({args.src} -> {args.tgt}{', built-in corpus' if args.data is None else ''})")
+    if args.resume:
+        overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device}
+        trainer = Trainer.resume(args.resume, data, overrides)
+        print(f"resuming {args.resume} at step {trainer.state['step']}")
+    else:
+        options = {k: getattr(args, k) for k in DEFAULTS}
+        trainer = Trainer(data, options, args.src, args.tgt)
+        if args.init_embeddings:
+            init_embeddings(trainer, args.init_embeddings)
+    t = trainer.translator
+    print(f"model: {trainer.model.num_parameters():,} parameters, vocabularies "
+          f"{len(t.src_vocab)} ({args.src}) and {len(t.tgt_vocab)} ({args.tgt})")
+    if args.draw_graph:
+        draw_decoder_layer(trainer, out / "decoder_layer.svg")
+        print(f"wrote {out / 'decoder_layer.svg'}")
+
+    start = time.perf_counter()
+    try:
+        state = trainer.run(out, progress=not args.no_progress,
+                            time_limit=args.time_limit * 60 if args.time_limit else None,
+                            on_eval=lambda tr: plot_losses(tr.state, out / "loss.png"))
+    except KeyboardInterrupt:
+        return 130
+    print(f"trained {state['step']} steps in {time.perf_counter() - start:.0f} s "
+          f"(this session); best dev BLEU {state['best_bleu']:.1f}")
+
+    best = Trainer.resume(out / "best.npz", data).translator
+    test = data["test"]
+    trainer.translator = best
+    greedy_bleu = trainer.bleu(test)
+    beam_bleu = trainer.bleu(test, beam_size=args.beam)
+    print(f"test BLEU of best.npz on {len(test)} held-out sentences: greedy {greedy_bleu:.1f}, "
+          f"beam {args.beam}: {beam_bleu:.1f}")
+
+    samples = held_out_samples(6, args.seed) if args.data is None else test[:6]
+    if args.data is None and (args.src, args.tgt) == ("zh", "en"):
+        samples = DOC_EXAMPLES + samples
+    print("\nsample translations (docs' examples, then held-out sentences):")
+    for source, reference in samples:
+        print(f"  {source}  ->  {best.translate(source)}    (reference: {reference})")
+
+    plot_losses(state, out / "loss.png")
+    example = samples[0][0]
+    if all(tok in best.src_vocab for tok in tokenize(example, args.src)):
+        plot_attention(best, example, out / "attention.png")
+    print(f"\nwrote {out / 'best.npz'}, {out / 'last.npz'}, {out / 'loss.png'}, {out / 'attention.png'}")
+    print(f'try: python examples/translate.py --checkpoint {out / "best.npz"} "{example}"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
