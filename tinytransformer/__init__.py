@@ -5,3 +5,4 @@ from .layers import (Dropout, Embedding, FeedForward, GELU, LayerNorm, Linear, R
 from .attention import MultiHeadAttention, PositionalEncoding, causal_mask, scaled_dot_product_attention
 from .transformer import Decoder, DecoderLayer, Encoder, EncoderLayer, Transformer
 from .decoding import beam_search, greedy_decode
+from . import checkpoint, optim, schedule  # noqa: E402  (tf.optim.Adam, as torch.optim.Adam)

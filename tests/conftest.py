@@ -1,0 +1,72 @@
+"""Shared fixtures: the devices to run on, and seeded float64 test tensors.
+
+`device` runs a test once per device: "cpu" always, and "cuda" (marked
+`gpu`) where CuPy sees a GPU; elsewhere the cuda run is skipped with a reason.
+"""
+import importlib
+
+import numpy as np
+import pytest
+
+import tinytensor as tt
+from tinytensor import backend as _backend
+
+_tensor_module = importlib.import_module("tinytensor.tensor")  # the module, not tt.tensor()
+
+HAS_CUDA = tt.cuda_is_available()
+NO_CUDA_REASON = "CUDA is not available (needs CuPy and an NVIDIA GPU)"
+
+DEVICE_PARAMS = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param("cuda", id="cuda",
+                 marks=[pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason=NO_CUDA_REASON)]),
+]
+
+
+@pytest.fixture(params=DEVICE_PARAMS)
+def device(request):
+    """The device name a test runs on: "cpu", or "cuda" where there is a GPU."""
+    return request.param
+
+
+@pytest.fixture
+def backend(device):
+    """The array module (numpy or cupy) of the device under test."""
+    return _backend.xp_for(device)
+
+
+@pytest.fixture
+def rng():
+    """A NumPy generator with a fixed seed, fresh for every test."""
+    return np.random.default_rng(1234)
+
+
+def make_tensor(rng, shape, device="cpu", requires_grad=True, low=None, high=None,
+                dtype=np.float64):
+    """A float64 tensor on `device` with values from the seeded NumPy `rng`:
+    standard normal, or uniform in [low, high) when both are given."""
+    if low is not None and high is not None:
+        values = rng.uniform(low, high, size=shape)
+    else:
+        values = rng.standard_normal(shape)
+    return tt.tensor(np.asarray(values, dtype=dtype), device=device, requires_grad=requires_grad)
+
+
+@pytest.fixture
+def make(rng, device):
+    """make(shape, **kw): a float64 tensor from the test's seeded rng, on the test's device."""
+    def factory(shape, **kwargs):
+        return make_tensor(rng, shape, device, **kwargs)
+    return factory
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state():
+    """Leave grad mode, anomaly mode and the default device as a test found them."""
+    grad_enabled = _tensor_module._Mode.grad_enabled
+    anomaly = _tensor_module._Mode.detect_anomaly
+    default_device = _backend.get_default_device()
+    yield
+    _tensor_module._Mode.grad_enabled = grad_enabled
+    _tensor_module._Mode.detect_anomaly = anomaly
+    _backend._default_device = default_device

@@ -1,0 +1,1016 @@
+"""Every operation in tinytensor.OPS, checked three ways on every device:
+
+1. forward: the value against a NumPy reference written here, independently
+   of the operation's own code;
+2. gradcheck: backward against central differences, in float64;
+3. gradgradcheck: second derivatives (backward with create_graph=True), for
+   the operations whose Functions are twice differentiable; the fused ones
+   must instead refuse create_graph=True with a clear RuntimeError.
+
+SPECS below is the one declaration table: one entry per operation, each with
+one or more cases. `test_every_registered_op_has_a_spec` fails when an
+operation is added to OPS without an entry here.
+"""
+import math
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinytensor as tt
+from conftest import HAS_CUDA, NO_CUDA_REASON
+
+FWD_RTOL, FWD_ATOL = 1e-9, 1e-12
+
+
+# ----------------------------------------------------------------------------
+# The declaration language of the table
+# ----------------------------------------------------------------------------
+class Arg:
+    """A float64 input tensor. Values: `values` as given, else uniform in
+    [low, high) (times a random sign with signed=True), else standard normal."""
+
+    def __init__(self, shape=None, values=None, low=None, high=None, signed=False, grad=True):
+        self.shape, self.values, self.low, self.high = shape, values, low, high
+        self.signed, self.grad = signed, grad
+
+    def build(self, rng):
+        if self.values is not None:
+            return np.array(self.values, dtype=np.float64)
+        if self.low is not None:
+            x = rng.uniform(self.low, self.high, size=self.shape)
+            if self.signed:
+                x = x * rng.choice([-1.0, 1.0], size=self.shape)
+            return np.asarray(x, dtype=np.float64)
+        return np.asarray(rng.standard_normal(self.shape), dtype=np.float64)
+
+
+class Const:
+    """An input that gets no gradient: a NumPy array becomes a tensor on the
+    device under test (integer ids, boolean masks, float targets)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def default_call(op, *args, **kwargs):
+    return op(*args, **kwargs)
+
+
+def list_call(op, *tensors, **kwargs):
+    """For operations that take a list of tensors (concatenate, stack)."""
+    return op(list(tensors), **kwargs)
+
+
+def seeded(call, seed=0):
+    """Re-seed before each call, so a random mask is the same on every call
+    (gradcheck evaluates the function many times)."""
+    def wrapped(op, *args, **kwargs):
+        tt.manual_seed(seed)
+        return call(op, *args, **kwargs)
+    return wrapped
+
+
+class Case:
+    def __init__(self, id, args, ref=None, kwargs=None, call=default_call, check=None,
+                 gradgrad=True, why_no_gradgrad=None):
+        self.id, self.args, self.ref, self.kwargs = id, args, ref, kwargs or {}
+        self.call, self.check = call, check
+        self.gradgrad, self.why_no_gradgrad = gradgrad, why_no_gradgrad
+        assert (ref is None) != (check is None), f"{id}: give a reference or a check"
+
+
+class Spec:
+    """fused=True: the op's Functions are not twice differentiable."""
+
+    def __init__(self, *cases, fused=False):
+        self.cases, self.fused = cases, fused
+
+
+# ----------------------------------------------------------------------------
+# NumPy references (written independently of tinytensor's code)
+# ----------------------------------------------------------------------------
+def np_softmax(x, axis=-1):
+    """softmax_i = 1 / sum_j exp(x_j - x_i): no max shift needed. Pairs of -inf
+    give NaN terms, left out (x_i = -inf still gets 1/inf = 0 from any finite
+    x_j); a row that is all -inf gives zeros."""
+    x = np.moveaxis(np.asarray(x, dtype=np.float64), axis, -1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = 1.0 / np.nansum(np.exp(x[..., None, :] - x[..., :, None]), axis=-1)
+    y[np.all(np.isneginf(x), axis=-1)] = 0.0
+    return np.moveaxis(y, -1, axis)
+
+
+def np_log_softmax(x, axis=-1):
+    """x - log(sum(exp(x))), the normalizer from NumPy's logaddexp."""
+    return x - np.logaddexp.reduce(x, axis=axis, keepdims=True)
+
+
+def np_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def np_gelu(x):
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def np_cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    """-sum_c q_c log p_c with q the smoothed one-hot distribution."""
+    classes = logits.shape[-1]
+    log_p = np_log_softmax(logits, -1).reshape(-1, classes)
+    flat = np.asarray(targets).reshape(-1)
+    valid = flat != ignore_index
+    q = np.full(log_p.shape, label_smoothing / classes)
+    for row, target in enumerate(flat):
+        if valid[row]:
+            q[row, target] += 1.0 - label_smoothing
+    losses = np.where(valid, -(q * log_p).sum(axis=1), 0.0)
+    if reduction == "none":
+        return losses.reshape(np.shape(targets))
+    if reduction == "sum":
+        return losses.sum()
+    return losses.sum() / valid.sum()
+
+
+def np_layer_norm(x, weight=None, bias=None, eps=1e-5):
+    y = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def np_reduce(losses, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](losses)
+
+
+def np_mse(x, t, reduction="mean"):
+    return np_reduce((x - t) ** 2, reduction)
+
+
+def np_bce_with_logits(x, t, reduction="mean"):
+    """The max(x, 0) - x t + log(1 + exp(-|x|)) form."""
+    return np_reduce(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))), reduction)
+
+
+def np_attention(q, k, v, mask=None, **_):
+    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    return np_softmax(scores, -1) @ v
+
+
+def np_split(x, size_or_sizes, axis=0):
+    n = x.shape[axis]
+    if isinstance(size_or_sizes, int):
+        cuts = list(range(size_or_sizes, n, size_or_sizes))
+    else:
+        cuts = list(np.cumsum(size_or_sizes)[:-1])
+    return np.split(x, cuts, axis=axis)
+
+
+def np_sum_to(x, shape):
+    while x.ndim > len(shape):
+        x = x.sum(axis=0)
+    for axis, n in enumerate(shape):
+        if n == 1 and x.shape[axis] != 1:
+            x = x.sum(axis=axis, keepdims=True)
+    return x
+
+
+def np_flatten(x, start_dim=0, end_dim=-1):
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+def np_masked_fill(x, mask, value):
+    return np.where(mask, value, x)
+
+
+# A causal mask (query i may see keys 0..i) and a padding mask.
+CAUSAL = np.tril(np.ones((4, 4), dtype=bool))
+PADDING = np.array([[[True, True, True, False, False]], [[True, True, True, True, True]]])
+ONE_ROW_MASKED = np.array([[True, False, True], [False, False, False], [True, True, True]])
+
+
+def check_dropout(p):
+    """Each output is 0 or x / (1 - p); both occur."""
+    def check(out, x, *_, device, **__):
+        scaled = x / (1 - p)
+        dropped = out == 0
+        assert np.allclose(out[~dropped], scaled[~dropped], rtol=1e-12)
+        assert 0 < dropped.sum() < out.size
+    return check
+
+
+def check_attention_dropout(p):
+    """With the same seed, running on v = identity gives the dropped weights W
+    (each 0 or softmax/(1-p)); the output must then be W @ v."""
+    def check(out, q, k, v, *, device, **kwargs):
+        probs = np_softmax(q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1]), -1)
+        eye = np.broadcast_to(np.eye(k.shape[-2]), k.shape[:-1] + (k.shape[-2],)).copy()
+        tt.manual_seed(0)
+        weights = tt.scaled_dot_product_attention(
+            tt.tensor(q, device=device), tt.tensor(k, device=device),
+            tt.tensor(eye, device=device), **kwargs).numpy()
+        dropped = weights == 0
+        assert 0 < dropped.sum() < weights.size
+        np.testing.assert_allclose(weights[~dropped], probs[~dropped] / (1 - p), rtol=1e-12)
+        np.testing.assert_allclose(out, weights @ v, rtol=FWD_RTOL, atol=FWD_ATOL)
+    return check
+
+
+NO_TIES = "ties make the gradient jump, so second differences are meaningless there"
+INT_IDS = np.array([[0, 2, 0], [4, 0, 1]])
+MASK_3x4 = np.array([[True, False, True, True], [False, False, True, False],
+                     [True, True, False, False]])
+NEG_INF_ROWS = [[0.5, -np.inf, 1.0, -np.inf], [-np.inf, -np.inf, -np.inf, 2.0],
+                [1.0, 2.0, 3.0, 4.0]]
+
+
+def binary(ref, low=None, high=None, signed=False, scalar=2.5):
+    """Same shape, broadcast (3,1,4) with (2,4), a Python scalar on either side."""
+    kw = dict(low=low, high=high, signed=signed)
+    return (
+        Case("same_shape", [Arg((3, 4), **kw), Arg((3, 4), **kw)], ref),
+        Case("broadcast_3x1x4_2x4", [Arg((3, 1, 4), **kw), Arg((2, 4), **kw)], ref),
+        Case("broadcast_4_3x1", [Arg((4,), **kw), Arg((3, 1), **kw)], ref),
+        Case("python_scalar_right", [Arg((2, 3), **kw), scalar], ref),
+        Case("python_scalar_left", [scalar, Arg((2, 3), **kw)], ref),
+    )
+
+
+def unary(ref, **arg):
+    return (Case("matrix", [Arg((3, 4), **arg)], ref), Case("scalar_0d", [Arg((), **arg)], ref))
+
+
+AWAY_FROM_ZERO = dict(low=0.2, high=2.0, signed=True)
+POSITIVE = dict(low=0.3, high=2.0)
+X234 = Arg((2, 3, 4))
+
+
+def reductions(ref, **extra):
+    """axis None / int / negative int / tuple, keepdims on and off."""
+    return tuple(
+        Case(f"axis={axis}-keepdims={keep}", [X234], ref,
+             kwargs=dict(axis=axis, keepdims=keep, **extra))
+        for axis, keep in [(None, False), (None, True), (1, False), (-1, True), ((0, 2), False),
+                           ((0, 2), True)])
+
+
+SPECS = {
+    # -- elementwise --------------------------------------------------------
+    "add": Spec(*binary(np.add)),
+    "sub": Spec(*binary(np.subtract)),
+    "mul": Spec(*binary(np.multiply)),
+    "div": Spec(*binary(np.divide, **AWAY_FROM_ZERO)),
+    "maximum": Spec(*binary(np.maximum, scalar=0.1)),
+    "minimum": Spec(*binary(np.minimum, scalar=0.1)),
+    "neg": Spec(*unary(np.negative)),
+    "pow": Spec(
+        Case("tensor_exponent", [Arg((3, 4), **POSITIVE), Arg((3, 4))], np.power),
+        Case("tensor_exponent_broadcast", [Arg((3, 1, 4), **POSITIVE), Arg((2, 4))], np.power),
+        Case("scalar_exponent_2", [Arg((3, 4)), 2], np.power),
+        Case("scalar_exponent_3", [Arg((3, 4)), 3], np.power),
+        Case("scalar_exponent_0.5", [Arg((3, 4), **POSITIVE), 0.5], np.power),
+        Case("scalar_exponent_-1.5", [Arg((3, 4), **POSITIVE), -1.5], np.power),
+        Case("scalar_exponent_-2", [Arg((3, 4), **AWAY_FROM_ZERO), -2], lambda x, c: x ** float(c)),
+        Case("python_base", [1.7, Arg((2, 3))], np.power),
+        Case("exponent_only_requires_grad", [Arg((2, 3), grad=False, **POSITIVE), Arg((2, 3))],
+             np.power),
+    ),
+    "exp": Spec(*unary(np.exp)),
+    "log": Spec(*unary(np.log, **POSITIVE)),
+    "sqrt": Spec(*unary(np.sqrt, **POSITIVE)),
+    "abs": Spec(*unary(np.abs, **AWAY_FROM_ZERO)),
+    "tanh": Spec(*unary(np.tanh)),
+    "sigmoid": Spec(*unary(np_sigmoid),
+                    Case("large", [Arg(values=[-40.0, -5.0, 5.0, 40.0])], np_sigmoid)),
+    "relu": Spec(*unary(lambda x: np.where(x > 0, x, 0.0), **AWAY_FROM_ZERO)),
+    "gelu": Spec(*unary(np_gelu)),
+    "where": Spec(
+        Case("same_shape", [Const(MASK_3x4), Arg((3, 4)), Arg((3, 4))], np.where),
+        Case("broadcast_all", [Const(np.array([[True], [False]])), Arg((3, 1, 4)),
+                               Arg((2, 4))], np.where),
+        Case("scalar_branch", [Const(MASK_3x4), Arg((3, 4)), 0.0], np.where),
+    ),
+    "clip": Spec(
+        Case("both", [Arg((3, 4))], np.clip, kwargs=dict(min=-0.5, max=0.7)),
+        Case("min_only", [Arg((3, 4))], lambda x, min: np.maximum(x, min), kwargs=dict(min=0.1)),
+        Case("max_only", [Arg((3, 4))], lambda x, max: np.minimum(x, max), kwargs=dict(max=0.1)),
+    ),
+    "masked_fill": Spec(
+        Case("same_shape", [Arg((3, 4)), Const(MASK_3x4), -30.0], np_masked_fill),
+        Case("broadcast_mask", [Arg((2, 3, 4)), Const(MASK_3x4[:1]), 0.5], np_masked_fill),
+    ),
+    # -- reductions ---------------------------------------------------------
+    "sum": Spec(*reductions(lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims))),
+    "mean": Spec(*reductions(lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims))),
+    "max": Spec(
+        *reductions(lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims)),
+        Case("two_way_ties", [Arg(values=[[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])],
+             lambda x, axis: np.max(x, axis=axis), kwargs=dict(axis=1), gradgrad=False,
+             why_no_gradgrad=NO_TIES),
+    ),
+    "min": Spec(
+        *reductions(lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims)),
+        Case("two_way_ties", [Arg(values=[[1.0, -3.0, -3.0], [2.0, 0.5, 0.5]])],
+             lambda x, axis: np.min(x, axis=axis), kwargs=dict(axis=-1), gradgrad=False,
+             why_no_gradgrad=NO_TIES),
+    ),
+    "var": Spec(
+        *reductions(lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1)),
+        *(Case(f"correction={c}-axis={axis}", [X234],
+               lambda x, axis, correction: np.var(x, axis=axis, ddof=correction),
+               kwargs=dict(axis=axis, correction=c))
+          for c in (0, 1) for axis in (None, -1, (0, 1))),
+    ),
+    "logsumexp": Spec(
+        *reductions(lambda x, axis, keepdims: np.logaddexp.reduce(x, axis=axis, keepdims=keepdims)),
+        Case("neg_inf_entries", [Arg(values=NEG_INF_ROWS)],
+             lambda x, axis: np.logaddexp.reduce(x, axis=axis), kwargs=dict(axis=-1)),
+        Case("huge_values", [Arg(values=[[1000.0, 1001.0, 999.0], [-1000.0, -1002.0, -1001.0]])],
+             lambda x, axis: np.logaddexp.reduce(x, axis=axis), kwargs=dict(axis=1)),
+    ),
+    # -- shape --------------------------------------------------------------
+    "reshape": Spec(
+        Case("2x3x4_to_4x6", [X234, (4, 6)], np.reshape),
+        Case("minus_one", [X234, (-1, 2)], np.reshape),
+        Case("to_scalar", [Arg((1, 1)), ()], np.reshape),
+    ),
+    "transpose": Spec(
+        Case("reverse", [X234], np.transpose),
+        Case("permute_2_0_1", [X234, (2, 0, 1)], np.transpose),
+        Case("negative_axes", [X234, (-1, 0, -2)], lambda x, a: np.transpose(x, (2, 0, 1))),
+        Case("method_permute", [X234], lambda x: np.transpose(x, (1, 2, 0)),
+             call=lambda op, x: x.permute(1, 2, 0)),
+        Case("method_T", [Arg((3, 4))], np.transpose, call=lambda op, x: x.T),
+    ),
+    "swapaxes": Spec(
+        Case("0_2", [X234, 0, 2], np.swapaxes),
+        Case("negative", [X234, -1, -2], np.swapaxes),
+    ),
+    "squeeze": Spec(
+        Case("all", [Arg((1, 3, 1, 4))], np.squeeze),
+        Case("axis_2", [Arg((1, 3, 1, 4)), 2], np.squeeze),
+        Case("axis_negative", [Arg((1, 3, 1, 4)), -4], np.squeeze),
+    ),
+    "unsqueeze": Spec(
+        Case("front", [Arg((3, 4)), 0], np.expand_dims),
+        Case("middle", [Arg((3, 4)), 1], np.expand_dims),
+        Case("end_negative", [Arg((3, 4)), -1], lambda x, a: x[..., None]),
+    ),
+    "broadcast_to": Spec(
+        Case("3x1_to_2x3x4", [Arg((3, 1)), (2, 3, 4)], np.broadcast_to),
+        Case("minus_one_keeps", [Arg((3, 1)), (2, -1, 4)],
+             lambda x, s: np.broadcast_to(x, (2, 3, 4))),
+        Case("method_expand", [Arg((1, 4))], lambda x: np.broadcast_to(x, (3, 4)),
+             call=lambda op, x: x.expand(3, 4)),
+        Case("scalar", [Arg(()), (2, 3)], np.broadcast_to),
+    ),
+    "sum_to": Spec(
+        Case("2x3x4_to_3x1", [X234, (3, 1)], np_sum_to),
+        Case("2x3x4_to_1x4", [X234, (1, 4)], np_sum_to),
+        Case("2x3x4_to_scalar", [X234, ()], np_sum_to),
+        Case("2x3x4_to_2x1x4", [X234, (2, 1, 4)], np_sum_to),
+    ),
+    "concatenate": Spec(
+        Case("axis_0", [Arg((1, 3)), Arg((2, 3)), Arg((3, 3))],
+             lambda *xs, axis: np.concatenate(xs, axis=axis), kwargs=dict(axis=0), call=list_call),
+        Case("axis_-1", [Arg((2, 1, 2)), Arg((2, 1, 3))],
+             lambda *xs, axis: np.concatenate(xs, axis=axis), kwargs=dict(axis=-1), call=list_call),
+        Case("one_input_without_grad", [Arg((2, 2)), Arg((1, 2), grad=False)],
+             lambda *xs: np.concatenate(xs), call=list_call),
+    ),
+    "stack": Spec(
+        Case("axis_0", [Arg((2, 3)), Arg((2, 3)), Arg((2, 3))],
+             lambda *xs, axis: np.stack(xs, axis=axis), kwargs=dict(axis=0), call=list_call),
+        Case("axis_-1", [Arg((2, 3)), Arg((2, 3))],
+             lambda *xs, axis: np.stack(xs, axis=axis), kwargs=dict(axis=-1), call=list_call),
+        Case("axis_1", [Arg((2, 3)), Arg((2, 3))],
+             lambda *xs, axis: np.stack(xs, axis=axis), kwargs=dict(axis=1), call=list_call),
+    ),
+    "split": Spec(
+        Case("size_2_uneven", [Arg((5, 3)), 2], np_split),
+        Case("sizes_list_axis_-1", [Arg((2, 6)), [1, 3, 2]], np_split, kwargs=dict(axis=-1)),
+        Case("method", [Arg((4, 2))], lambda x: np_split(x, 1, axis=1),
+             call=lambda op, x: x.split(1, axis=1)),
+    ),
+    "chunk": Spec(
+        Case("3_chunks_of_7", [Arg((7, 2)), 3], lambda x, c: np.split(x, [3, 6])),
+        Case("4_chunks_of_6", [Arg((6,)), 4], lambda x, c: np.split(x, [2, 4])),
+        Case("2_chunks_axis_1", [Arg((2, 4)), 2], lambda x, c, axis: np.split(x, [2], axis=1),
+             kwargs=dict(axis=1)),
+    ),
+    "flatten": Spec(
+        Case("all", [X234], np_flatten),
+        Case("start_1", [X234, 1], np_flatten),
+        Case("0_to_1", [X234, 0, 1], np_flatten),
+        Case("method", [X234], lambda x: x.reshape(2, 12), call=lambda op, x: x.flatten(1)),
+    ),
+    # -- indexing -----------------------------------------------------------
+    "getitem": Spec(
+        *(Case(name, [X234], lambda x, index=index: x[index],
+               call=lambda op, x, index=index: op(x, index))
+          for name, index in [
+              ("int", 1), ("ints", (1, -1)),
+              ("slices", (slice(None), slice(1, None), slice(None, None, 2))),
+              ("none", (None, slice(None), 1)), ("ellipsis", (Ellipsis, 1)),
+              ("ellipsis_none", (0, Ellipsis, None)),
+              ("int_array_repeated", np.array([0, 1, 0, 0])),
+              ("int_array_2d_repeated_axis_2",
+               (slice(None), slice(None), np.array([[3, 3], [0, 3]]))),
+              ("int_arrays_pairs_repeated", (np.array([0, 0, 1, 0]), np.array([2, 2, 0, 2]))),
+              ("negative_repeated", (slice(None), np.array([-1, 2, 0]))),
+              ("list_repeated", [1, 1, 0]),
+              ("bool_mask_leading", np.array([[True, False, True], [False, True, True]])),
+              ("bool_mask_full", np.arange(24).reshape(2, 3, 4) % 3 == 1),
+              ("bool_mask_axis_1", (slice(None), np.array([True, False, True]))),
+          ]),
+        Case("method_syntax", [X234], lambda x: x[1:, np.array([0, 0, 2]), ::-1],
+             call=lambda op, x: x[1:, np.array([0, 0, 2]), ::-1]),
+        Case("index_is_a_tensor", [X234, Const(np.array([1, 1, 0]))], lambda x, i: x[i],
+             call=lambda op, x, i: x[i]),
+    ),
+    "take": Spec(
+        Case("repeated_ids", [Arg((5, 3)), Const(INT_IDS)], lambda w, ids: w[ids]),
+        Case("ids_as_list", [Arg((4, 2)), [3, 3, 0]], lambda w, ids: w[np.array(ids)]),
+        fused=True,
+    ),
+    # -- linear algebra -----------------------------------------------------
+    "matmul": Spec(
+        Case("1d_1d", [Arg((4,)), Arg((4,))], np.matmul),
+        Case("1d_2d", [Arg((4,)), Arg((4, 3))], np.matmul),
+        Case("2d_1d", [Arg((3, 4)), Arg((4,))], np.matmul),
+        Case("2d_2d", [Arg((3, 4)), Arg((4, 2))], np.matmul),
+        Case("batched_broadcast", [Arg((2, 1, 3, 4)), Arg((5, 4, 2))], np.matmul),
+        Case("1d_3d", [Arg((4,)), Arg((2, 4, 3))], np.matmul),
+        Case("3d_1d", [Arg((2, 3, 4)), Arg((4,))], np.matmul),
+        Case("operator", [Arg((2, 3)), Arg((3, 2))], np.matmul, call=lambda op, a, b: a @ b),
+    ),
+    # -- neural-network functions --------------------------------------------
+    "softmax": Spec(
+        Case("last_axis", [Arg((3, 4))], np_softmax),
+        Case("axis_0", [X234, 0], np_softmax),
+        Case("huge_logits", [Arg(values=[[1e4, 0.0, -1e4, 1e4 - 1], [-1e4, -1e4 + 2, 3.0, -1e4]])],
+             np_softmax),
+        Case("neg_inf_rows", [Arg(values=NEG_INF_ROWS + [[-np.inf] * 4])], np_softmax),
+        fused=True,
+    ),
+    "log_softmax": Spec(
+        Case("last_axis", [Arg((3, 4))], np_log_softmax),
+        Case("axis_1", [X234, 1], np_log_softmax),
+        Case("huge_logits", [Arg(values=[[1e4, 0.0, -1e4, 1e4 - 1], [-1e4, -1e4 + 2, 3.0, -1e4]])],
+             np_log_softmax),
+        fused=True,
+    ),
+    "cross_entropy": Spec(
+        *(Case(f"reduction={r}", [Arg((4, 5)), Const(np.array([1, 0, 4, 1]))], np_cross_entropy,
+               kwargs=dict(reduction=r)) for r in ("mean", "sum", "none")),
+        *(Case(f"ignore_index-{r}", [Arg((4, 5)), Const(np.array([1, -100, 4, -100]))],
+               np_cross_entropy, kwargs=dict(reduction=r)) for r in ("mean", "sum", "none")),
+        Case("ignore_index_is_a_class", [Arg((4, 3)), Const(np.array([1, 0, 2, 1]))],
+             np_cross_entropy, kwargs=dict(ignore_index=1)),
+        *(Case(f"label_smoothing-{r}", [Arg((4, 5)), Const(np.array([1, -100, 4, 0]))],
+               np_cross_entropy, kwargs=dict(label_smoothing=0.1, reduction=r))
+          for r in ("mean", "sum", "none")),
+        Case("NTC_logits", [Arg((2, 3, 4)), Const(np.array([[0, 3, -100], [2, 2, 1]]))],
+             np_cross_entropy),
+        Case("NTC_logits_none_smoothing",
+             [Arg((2, 3, 4)), Const(np.array([[0, 3, -100], [2, 2, 1]]))],
+             np_cross_entropy, kwargs=dict(reduction="none", label_smoothing=0.2)),
+        Case("huge_logits",
+             [Arg(values=[[1e4, -1e4, 0.0], [0.0, 1e4, 1e4]]), Const(np.array([1, 2]))],
+             np_cross_entropy),
+        fused=True,
+    ),
+    "layer_norm": Spec(
+        Case("weight_and_bias", [X234, Arg((4,)), Arg((4,))], np_layer_norm),
+        Case("no_weight_no_bias", [Arg((3, 5))], np_layer_norm),
+        Case("weight_only", [Arg((3, 5)), Arg((5,))], np_layer_norm),
+        Case("bias_only_eps", [Arg((3, 5)), None, Arg((5,))], np_layer_norm, kwargs=dict(eps=1e-3)),
+        fused=True,
+    ),
+    "dropout": Spec(
+        Case("train_p=0.3_seeded", [Arg((6, 5)), 0.3], check=check_dropout(0.3),
+             call=seeded(default_call)),
+        Case("train_p=0.6_seeded", [Arg((6, 5))], check=check_dropout(0.6),
+             kwargs=dict(p=0.6, training=True), call=seeded(default_call)),
+        Case("eval_is_identity", [Arg((3, 4))], lambda x, p, training: x,
+             kwargs=dict(p=0.5, training=False)),
+        Case("p=0_is_identity", [Arg((3, 4))], lambda x, p: x, kwargs=dict(p=0.0)),
+        Case("p=1_is_zero", [Arg((3, 4))], lambda x, p: 0 * x, kwargs=dict(p=1.0)),
+    ),
+    "mse_loss": Spec(
+        *(Case(f"reduction={r}", [Arg((3, 4)), Arg((3, 4), grad=grad_target)], np_mse,
+               kwargs=dict(reduction=r))
+          for r, grad_target in (("mean", True), ("sum", False), ("none", True))),
+    ),
+    "log_sigmoid": Spec(
+        *unary(lambda x: -np.logaddexp(0.0, -x)),
+        Case("plus_minus_100", [Arg(values=[-100.0, -30.0, 0.0, 30.0, 100.0])],
+             lambda x: -np.logaddexp(0.0, -x)),
+    ),
+    "binary_cross_entropy_with_logits": Spec(
+        *(Case(f"reduction={r}",
+               [Arg((3, 4), low=-4, high=4), Const(np.linspace(0, 1, 12).reshape(3, 4))],
+               np_bce_with_logits, kwargs=dict(reduction=r)) for r in ("mean", "sum", "none")),
+        Case("large_logits_numpy_targets",
+             [Arg(values=[-50.0, -20.0, 0.0, 20.0, 50.0]), np.array([1.0, 0.0, 0.5, 1.0, 0.0])],
+             np_bce_with_logits),
+    ),
+    "scaled_dot_product_attention": Spec(
+        Case("plain", [Arg((2, 3, 4)), Arg((2, 5, 4)), Arg((2, 5, 3))], np_attention),
+        Case("causal_mask", [Arg((2, 4, 3)), Arg((2, 4, 3)), Arg((2, 4, 2)), Const(CAUSAL)],
+             np_attention),
+        Case("padding_mask", [Arg((2, 2, 4)), Arg((2, 5, 4)), Arg((2, 5, 3)), Const(PADDING)],
+             np_attention),
+        Case("fully_masked_row", [Arg((3, 2)), Arg((3, 2)), Arg((3, 2)), Const(ONE_ROW_MASKED)],
+             np_attention),
+        Case("heads_4d_broadcast_mask", [Arg((2, 2, 4, 3)), Arg((2, 2, 4, 3)), Arg((2, 2, 4, 3)),
+                                         Const(CAUSAL)], np_attention),
+        Case("dropout_p_seeded", [Arg((2, 3, 4)), Arg((2, 4, 4)), Arg((2, 4, 3))],
+             check=check_attention_dropout(0.4), kwargs=dict(dropout_p=0.4),
+             call=seeded(default_call)),
+        Case("dropout_off_in_eval", [Arg((2, 3, 4)), Arg((2, 4, 4)), Arg((2, 4, 3))], np_attention,
+             kwargs=dict(dropout_p=0.4, training=False)),
+        fused=True,
+    ),
+}
+
+CASES = [pytest.param(name, case, id=f"{name}-{case.id}")
+         for name, spec in SPECS.items() for case in spec.cases]
+GRADGRAD_CASES = [pytest.param(name, case, id=f"{name}-{case.id}")
+                  for name, spec in SPECS.items() if not spec.fused
+                  for case in spec.cases if case.gradgrad]
+FUSED_CASES = [pytest.param(name, case, id=f"{name}-{case.id}")
+               for name, spec in SPECS.items() if spec.fused for case in spec.cases]
+
+
+def materialize(name, case, device):
+    """The case's inputs: (NumPy values for the reference, arguments for the op)."""
+    rng = np.random.default_rng(zlib.crc32(f"{name}-{case.id}".encode()))
+    arrays, args = [], []
+    for a in case.args:
+        if isinstance(a, Arg):
+            value = a.build(rng)
+            arrays.append(value.copy())
+            args.append(tt.tensor(value, device=device, requires_grad=a.grad))
+        elif isinstance(a, Const):
+            arrays.append(a.value)
+            args.append(tt.tensor(a.value, device=device))
+        else:
+            arrays.append(a)
+            args.append(a)
+    return arrays, args
+
+
+def run(name, case, args):
+    return case.call(tt.OPS[name], *args, **case.kwargs)
+
+
+def as_list(out):
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def differentiable_fn(name, case):
+    return lambda *args: run(name, case, args)
+
+
+# ----------------------------------------------------------------------------
+# The table-driven tests
+# ----------------------------------------------------------------------------
+def test_every_registered_op_has_a_spec():
+    assert set(SPECS) == set(tt.OPS)
+
+
+def test_fused_flags_match_the_functions():
+    """The table's fused=True entries are exactly the ops whose Function says
+    twice_differentiable = False."""
+    for name, spec in SPECS.items():
+        case = spec.cases[0]
+        _, args = materialize(name, case, "cpu")
+        out = as_list(run(name, case, args))[0]
+        assert out.grad_fn is not None, name
+        assert (not out.grad_fn.twice_differentiable) == spec.fused, name
+
+
+@pytest.mark.parametrize("name, case", CASES)
+def test_forward_matches_numpy(name, case, device):
+    arrays, args = materialize(name, case, device)
+    out = run(name, case, args)
+    if case.check is not None:
+        case.check(out.numpy(), *arrays, device=device, **case.kwargs)
+        return
+    with np.errstate(divide="ignore", over="ignore"):
+        expected = case.ref(*arrays, **case.kwargs)
+    outs = as_list(out)
+    expected = expected if isinstance(expected, list) else [expected]
+    assert len(outs) == len(expected)
+    for o, e in zip(outs, expected):
+        e = np.asarray(e)
+        assert o.shape == e.shape
+        assert o.device == device
+        assert o.dtype == np.float64
+        np.testing.assert_allclose(o.numpy(), e, rtol=FWD_RTOL, atol=FWD_ATOL)
+
+
+@pytest.mark.parametrize("name, case", CASES)
+def test_gradcheck(name, case, device):
+    _, args = materialize(name, case, device)
+    assert tt.gradcheck(differentiable_fn(name, case), args)
+
+
+@pytest.mark.parametrize("name, case", GRADGRAD_CASES)
+def test_gradgradcheck(name, case, device):
+    _, args = materialize(name, case, device)
+    assert tt.gradgradcheck(differentiable_fn(name, case), args)
+
+
+@pytest.mark.parametrize("name, case", FUSED_CASES)
+def test_fused_ops_refuse_create_graph(name, case, device):
+    _, args = materialize(name, case, device)
+    inputs = [a for a in args if isinstance(a, tt.Tensor) and a.requires_grad]
+    out = as_list(run(name, case, args))[0]
+    with pytest.raises(RuntimeError, match=r"fused operation.*create_graph=True"):
+        tt.grad(out.sum(), inputs, create_graph=True)
+    # Without create_graph the same graph is fine.
+    _, args = materialize(name, case, device)
+    inputs = [a for a in args if isinstance(a, tt.Tensor) and a.requires_grad]
+    grads = tt.grad(as_list(run(name, case, args))[0].sum(), inputs)
+    assert all(g.shape == x.shape for g, x in zip(grads, inputs))
+
+
+def test_cases_without_gradgradcheck_say_why():
+    for name, spec in SPECS.items():
+        for case in spec.cases:
+            if not spec.fused and not case.gradgrad:
+                assert case.why_no_gradgrad, f"{name}-{case.id}"
+
+
+# ----------------------------------------------------------------------------
+# The checkers themselves catch what they are meant to catch
+# ----------------------------------------------------------------------------
+class WrongSquare(tt.Function):
+    def forward(self, x):
+        return x * x
+
+    def backward(self, gy):
+        return gy * 3 * self.inputs[0]        # wrong: d(x^2)/dx is 2x
+
+
+class SquareWithRawBackward(tt.Function):
+    """Right first derivative, but computed on raw arrays: no graph for create_graph."""
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, gy):
+        return tt.Tensor(gy.data * 2 * self.inputs[0].data)
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    x = tt.tensor(np.array([1.0, -2.0, 0.5]), requires_grad=True)
+    with pytest.raises(tt.GradcheckError, match=r"gradient of input 0, shape \(3,\), is wrong"
+                                                r".*3 of 3 elements differ"):
+        tt.gradcheck(lambda t: WrongSquare()(t), [x])
+    with pytest.raises(TypeError, match="need float64"):
+        tt.gradcheck(tt.exp, [tt.tensor([1.0], requires_grad=True)])
+
+
+def test_gradcheck_catches_a_function_that_cuts_the_graph():
+    x = tt.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    with pytest.raises(tt.GradcheckError, match="the function cut the graph"):
+        tt.gradcheck(lambda t: tt.Tensor(t.data * 2), [x])
+
+
+def test_gradgradcheck_catches_a_backward_without_a_graph():
+    x = tt.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    assert tt.gradcheck(lambda t: SquareWithRawBackward()(t), [x])
+    with pytest.raises(tt.GradcheckError, match="the function cut the graph"):
+        tt.gradgradcheck(lambda t: SquareWithRawBackward()(t), [x])
+    assert tt.gradgradcheck(lambda t: t * t, [x])
+
+
+def test_gradgradcheck_of_a_linear_function_passes():
+    """Its second derivative is zero: the gradient does not depend on x at all."""
+    x = tt.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    assert tt.gradgradcheck(lambda t: 3 * t + 1, [x])
+
+
+# ----------------------------------------------------------------------------
+# Specific behaviours, with values worked out by hand
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("reduce", [tt.max, tt.min])
+def test_max_min_ties_share_the_gradient(reduce, device):
+    sign = 1.0 if reduce is tt.max else -1.0
+    x = tt.tensor(sign * np.array([[5.0, 5.0, 5.0, 1.0], [2.0, 7.0, 7.0, 0.0]]), device=device,
+                  requires_grad=True)
+    (reduce(x, axis=1) * tt.tensor(np.array([3.0, 10.0]), device=device)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[1.0, 1.0, 1.0, 0.0], [0.0, 5.0, 5.0, 0.0]])
+    x.grad = None
+    reduce(x).backward()  # over everything: the two tied 7s (or -7s) share it
+    winners = x.numpy() == (x.numpy().max() if sign > 0 else x.numpy().min())
+    np.testing.assert_allclose(x.grad.numpy(), winners / winners.sum())
+    assert winners.sum() == 2
+
+
+@pytest.mark.parametrize("op", [tt.maximum, tt.minimum])
+def test_maximum_minimum_send_a_tie_to_one_input(op, device):
+    a = tt.tensor(np.array([1.0, 2.0, 3.0]), device=device, requires_grad=True)
+    b = tt.tensor(np.array([1.0, 0.0, 4.0]), device=device, requires_grad=True)
+    op(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy() + b.grad.numpy(), [1.0, 1.0, 1.0])
+    b_wins = [0.0, 0.0, 1.0] if op is tt.maximum else [0.0, 1.0, 0.0]
+    np.testing.assert_array_equal(b.grad.numpy(), b_wins)  # the tie (index 0) goes to a
+
+
+def test_logsumexp_of_an_all_neg_inf_slice_is_neg_inf(device):
+    x = tt.tensor(np.array([[-np.inf, -np.inf], [0.0, -np.inf]]), device=device)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer here
+        y = tt.logsumexp(x, axis=1)
+    np.testing.assert_array_equal(y.numpy(), [-np.inf, 0.0])
+    with np.errstate(divide="ignore"):
+        y = tt.logsumexp(x, axis=0, keepdims=True)
+    np.testing.assert_array_equal(y.numpy(), [[0.0, -np.inf]])
+
+
+def test_getitem_repeated_indices_accumulate(device):
+    x = tt.tensor(np.arange(5.0), device=device, requires_grad=True)
+    x[np.array([0, 3, 0, 0, -2])].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 0.0, 0.0, 2.0, 0.0])
+    x.grad = None
+    x[np.array([True, False, True, False, True])].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 1.0, 0.0, 1.0])
+
+
+def test_take_repeated_ids_accumulate(device):
+    w = tt.tensor(np.arange(8.0).reshape(4, 2), device=device, requires_grad=True)
+    out = tt.take(w, np.array([[3, 3], [0, 3]]))
+    np.testing.assert_array_equal(out.numpy(), [[[6, 7], [6, 7]], [[0, 1], [6, 7]]])
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [0, 0], [0, 0], [3, 3]])
+
+
+def test_softmax_is_stable_and_masked_rows_are_zero(device):
+    x = tt.tensor(np.array([[1e4, 1e4, -1e4], [-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 0.0]]),
+                  device=device, requires_grad=True)
+    y = tt.softmax(x)
+    np.testing.assert_array_equal(y.numpy(), [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [0.5, 0.0, 0.5]])
+    (y * tt.tensor(np.arange(9.0).reshape(3, 3), device=device)).sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
+    np.testing.assert_allclose(x.grad.numpy()[0], [-0.25, 0.25, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy()[1], [0.0, 0.0, 0.0])
+    z = tt.log_softmax(tt.tensor(np.array([[1e4, 0.0, -1e4]]), device=device))
+    np.testing.assert_allclose(z.numpy(), [[0.0, -1e4, -2e4]], rtol=1e-12, atol=1e-12)
+
+
+def test_log_sigmoid_at_plus_minus_100_is_finite(device):
+    x = tt.tensor(np.array([-100.0, 100.0]), device=device, requires_grad=True)
+    y = tt.log_sigmoid(x)
+    np.testing.assert_allclose(y.numpy(), [-100.0, -math.exp(-100.0)], rtol=1e-12)
+    y.sum().backward()
+    # d/dx log_sigmoid(x) = sigmoid(-x): 1 at -100 and 3.7e-44 at +100 (sigmoid is computed
+    # as (1 + tanh(x/2)) / 2, which rounds that to 0: fine in absolute terms).
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, math.exp(-100.0)], rtol=1e-12, atol=1e-40)
+    x32 = tt.tensor([-100.0, 100.0], device=device, requires_grad=True)
+    y32 = tt.log_sigmoid(x32)
+    y32.sum().backward()
+    assert y32.dtype == tt.float32 and np.isfinite(y32.numpy()).all()
+    assert np.isfinite(x32.grad.numpy()).all()
+
+
+def test_bce_with_logits_matches_the_textbook_formula(device):
+    x = np.array([-3.0, -0.5, 0.0, 0.7, 2.5])
+    t = np.array([0.0, 1.0, 0.3, 1.0, 0.0])
+    p = 1 / (1 + np.exp(-x))
+    textbook = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    out = tt.binary_cross_entropy_with_logits(tt.tensor(x, device=device),
+                                              tt.tensor(t, device=device), reduction="none")
+    np.testing.assert_allclose(out.numpy(), textbook, rtol=1e-12)
+
+
+def test_cross_entropy_hand_computed(device):
+    """Two classes, logits (0, log 3): p = (1/4, 3/4)."""
+    logits = tt.tensor(np.array([[0.0, math.log(3.0)], [0.0, math.log(3.0)]]), device=device,
+                       requires_grad=True)
+    loss = tt.cross_entropy(logits, tt.tensor(np.array([1, 0]), device=device))
+    assert loss.item() == pytest.approx((-math.log(0.75) - math.log(0.25)) / 2, rel=1e-12)
+    loss.backward()
+    np.testing.assert_allclose(logits.grad.numpy(), [[0.125, -0.125], [-0.375, 0.375]], rtol=1e-12)
+
+
+# -- dropout ------------------------------------------------------------------
+def test_dropout_seeded_mask_is_reproducible(device):
+    x = tt.ones(4, 50, device=device)
+    tt.manual_seed(7)
+    a = tt.dropout(x, 0.5).numpy()
+    tt.manual_seed(7)
+    b = tt.dropout(x, 0.5).numpy()
+    c = tt.dropout(x, 0.5).numpy()  # the generator moved on: another mask
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert set(np.unique(a)) <= {0.0, 2.0}
+
+
+def test_dropout_training_flag(device):
+    x = tt.tensor(np.arange(1.0, 13.0).reshape(3, 4), device=device, requires_grad=True)
+    assert tt.dropout(x, 0.9, training=False) is x
+    assert np.all(tt.dropout(x, 1.0).numpy() == 0)
+    assert 0 < np.sum(tt.dropout(x, 0.5, training=True).numpy() == 0) < 12
+
+
+def test_dropout_preserves_the_expectation_and_rate(device):
+    tt.manual_seed(0)
+    p = 0.25
+    x = tt.full((200, 500), 3.0, device=device, dtype=tt.float64, requires_grad=True)
+    y = tt.dropout(x, p)
+    values = y.numpy()
+    assert abs(np.mean(values == 0) - p) < 0.005         # 100k draws: sd of the rate 0.0014
+    assert abs(values.mean() - 3.0) < 0.02               # sd of the mean about 0.0055
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), values / 3.0)  # gradient is the scaled mask
+
+
+def test_dropout_rejects_bad_p():
+    with pytest.raises(ValueError, match=r"p must be in \[0, 1\]"):
+        tt.dropout(tt.ones(2), 1.5)
+
+
+# -- attention ----------------------------------------------------------------
+def test_attention_weights_rows_sum_to_one(device, rng):
+    q, k, v = (tt.tensor(rng.standard_normal(s), device=device, requires_grad=True)
+               for s in [(2, 4, 3), (2, 4, 3), (2, 4, 5)])
+    out, weights = tt.scaled_dot_product_attention(q, k, v, mask=CAUSAL, return_weights=True)
+    w = weights.numpy()
+    np.testing.assert_allclose(w.sum(-1), np.ones((2, 4)), rtol=1e-12)
+    assert np.all(w[:, ~CAUSAL] == 0)  # nothing leaks from the future
+    assert not weights.requires_grad
+    np.testing.assert_allclose(out.numpy(), w @ v.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(w, np_softmax(np.where(CAUSAL, q.numpy() @ np.swapaxes(
+        k.numpy(), -1, -2) / math.sqrt(3), -np.inf)), rtol=1e-12)
+
+
+def test_attention_fully_masked_row_gives_zeros_not_nan(device, rng):
+    q, k, v = (tt.tensor(rng.standard_normal((3, 2)), device=device, requires_grad=True)
+               for _ in range(3))
+    out, weights = tt.scaled_dot_product_attention(q, k, v, mask=ONE_ROW_MASKED,
+                                                   return_weights=True)
+    np.testing.assert_array_equal(out.numpy()[1], [0.0, 0.0])
+    np.testing.assert_array_equal(weights.numpy()[1], [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(weights.numpy()[[0, 2]].sum(-1), [1.0, 1.0], rtol=1e-12)
+    out.sum().backward()
+    for t in (q, k, v):
+        assert np.isfinite(t.grad.numpy()).all()
+    np.testing.assert_array_equal(q.grad.numpy()[1], [0.0, 0.0])
+
+
+def test_attention_dropout_is_seeded_and_off_in_eval(device, rng):
+    q, k, v = (tt.tensor(rng.standard_normal((2, 6, 4)), device=device) for _ in range(3))
+    tt.manual_seed(3)
+    a = tt.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    tt.manual_seed(3)
+    b = tt.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    plain = tt.scaled_dot_product_attention(q, k, v).numpy()
+    evaluated = tt.scaled_dot_product_attention(q, k, v, dropout_p=0.5, training=False).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, plain)
+    np.testing.assert_array_equal(evaluated, plain)
+
+
+# -- clear errors -----------------------------------------------------------
+def test_matmul_shape_mismatch_error():
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) do not fit"):
+        tt.matmul(tt.ones(2, 3), tt.ones(4, 5))
+    with pytest.raises(ValueError, match=r"matmul: shapes \(3,\) and \(2,\) do not fit"):
+        tt.ones(3) @ tt.ones(2)
+    with pytest.raises(ValueError, match="at least 1 dimension"):
+        tt.matmul(tt.tensor(2.0), tt.ones(2))
+
+
+def test_cross_entropy_bad_targets_errors():
+    logits = tt.zeros(3, 4, requires_grad=True)
+    with pytest.raises(IndexError, match=r"targets must be in \[0, 4\).*from 0 to 4"):
+        tt.cross_entropy(logits, np.array([0, 4, 1]))
+    with pytest.raises(IndexError, match=r"from -1 to 2"):
+        tt.cross_entropy(logits, np.array([-1, 2, 1]))
+    with pytest.raises(TypeError, match="targets must be integer class ids"):
+        tt.cross_entropy(logits, np.array([0.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"need targets of shape \(3,\), got \(2,\)"):
+        tt.cross_entropy(logits, np.array([0, 1]))
+    with pytest.raises(ValueError, match="reduction must be"):
+        tt.cross_entropy(logits, np.array([0, 1, 2]), reduction="avg")
+
+
+def test_integer_tensor_cannot_require_grad():
+    with pytest.raises(TypeError, match="only floating-point tensors can require grad.*int64"):
+        tt.tensor([1, 2, 3], requires_grad=True)
+    with pytest.raises(TypeError, match="only floating-point tensors can require grad"):
+        tt.arange(3).requires_grad_()
+
+
+def test_other_clear_errors():
+    with pytest.raises(ValueError, match="cannot reshape a tensor of shape \\(2, 3\\)"):
+        tt.ones(2, 3).reshape(4, 2)
+    with pytest.raises(ValueError, match="cannot broadcast shape \\(2, 3\\) to \\(4, 3\\)"):
+        tt.ones(2, 3).broadcast_to((4, 3))
+    with pytest.raises(ValueError, match="split: sizes \\[1, 1\\] do not add up to 3"):
+        tt.split(tt.ones(3), [1, 1])
+    with pytest.raises(ValueError, match="stack: all tensors need the same shape"):
+        tt.stack([tt.ones(2), tt.ones(3)])
+    with pytest.raises(IndexError, match="getitem: index"):
+        tt.ones(2, 3)[5]
+    with pytest.raises(IndexError, match=r"take: ids must be in \[0, 4\)"):
+        tt.take(tt.ones(4, 2), np.array([0, 4]))
+    with pytest.raises(TypeError, match="mask must be boolean"):
+        tt.masked_fill(tt.ones(2), np.array([1, 0]), 0.0)
+    with pytest.raises(ValueError, match="axis 3 is out of range"):
+        tt.ones(2, 3).sum(axis=3)
+    with pytest.raises(ValueError, match="layer_norm: weight must have shape \\(3,\\)"):
+        tt.layer_norm(tt.ones(2, 3), tt.ones(2))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_CUDA, reason=NO_CUDA_REASON)
+def test_mixing_devices_is_an_error():
+    a = tt.ones(3, device="cpu")
+    b = tt.ones(3, device="cuda")
+    with pytest.raises(RuntimeError, match="tensors on different devices, cpu and cuda"):
+        a + b
+    c = tt.ones(3, device="cpu", requires_grad=True)
+    moved = c.to("cuda")
+    assert moved.device == "cuda"
+    (moved * b).sum().backward()
+    assert c.grad.device == "cpu"
+    np.testing.assert_array_equal(c.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------
+# Property-based: random broadcastable shapes for the binary operations
+# ----------------------------------------------------------------------------
+BINARY = {
+    "add": (tt.add, np.add),
+    "sub": (tt.sub, np.subtract),
+    "mul": (tt.mul, np.multiply),
+    "div": (tt.div, np.divide),
+    "maximum": (tt.maximum, np.maximum),
+    "minimum": (tt.minimum, np.minimum),
+}
+PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+                             suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _values(rng, shape, positive_magnitude):
+    x = rng.standard_normal(shape)
+    if positive_magnitude:  # keep denominators away from 0
+        x = np.sign(x + (x == 0)) * (0.5 + np.abs(x))
+    return x
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@PROPERTY_SETTINGS
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=3),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_binary_ops_on_random_broadcast_shapes(name, device, shapes, seed):
+    op, reference = BINARY[name]
+    rng = np.random.default_rng(seed)
+    a_np = _values(rng, shapes.input_shapes[0], False)
+    b_np = _values(rng, shapes.input_shapes[1], name == "div")
+    a = tt.tensor(a_np.copy(), device=device, requires_grad=True)
+    b = tt.tensor(b_np.copy(), device=device, requires_grad=True)
+    out = op(a, b)
+    assert out.shape == shapes.result_shape
+    np.testing.assert_allclose(out.numpy(), reference(a_np, b_np), rtol=1e-12, atol=1e-15)
+    weights = rng.standard_normal(shapes.result_shape)
+    (out * tt.tensor(weights, device=device)).sum().backward()
+    assert a.grad.shape == a.shape and b.grad.shape == b.shape
+    if a.size + b.size <= 30:
+        assert tt.gradcheck(op, [a, b])
+
+
+@PROPERTY_SETTINGS
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=3, min_dims=0, max_dims=4, max_side=3),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_where_on_random_broadcast_shapes(device, shapes, seed):
+    rng = np.random.default_rng(seed)
+    cond_shape, a_shape, b_shape = shapes.input_shapes
+    cond = rng.random(cond_shape) < 0.5
+    a_np, b_np = rng.standard_normal(a_shape), rng.standard_normal(b_shape)
+    a = tt.tensor(a_np.copy(), device=device, requires_grad=True)
+    b = tt.tensor(b_np.copy(), device=device, requires_grad=True)
+    c = tt.tensor(cond, device=device)
+    out = tt.where(c, a, b)
+    assert out.shape == shapes.result_shape
+    np.testing.assert_array_equal(out.numpy(), np.where(cond, a_np, b_np))
+    out.sum().backward()
+    assert a.grad.shape == a_shape and b.grad.shape == b_shape
+    # Each element of a gets one gradient per output position that picked it.
+    full = np.broadcast_to(cond, shapes.result_shape)
+    np.testing.assert_array_equal(a.grad.numpy(), np_sum_to(full.astype(float), a_shape))
+    np.testing.assert_array_equal(b.grad.numpy(), np_sum_to((~full).astype(float), b_shape))
+    if a.size + b.size <= 30:
+        assert tt.gradcheck(lambda x, y: tt.where(c, x, y), [a, b])
