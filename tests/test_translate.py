@@ -104,3 +104,23 @@ def test_train_translate_end_to_end_writes_checkpoints_and_pictures(tmp_path):
     for name in ("loss.png", "attention.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in (out / "decoder_layer.svg").read_text()
+
+
+def test_ctrl_c_saves_a_checkpoint_before_exiting(tmp_path):
+    import signal
+    import time
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        [sys.executable, "-u", "examples/train_translate.py", "--out", str(out), "--steps", "100000",
+         "--d-model", "16", "--d-ff", "32", "--layers", "1", "--heads", "2", "--no-progress"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:      # wait until training has started
+        if line.startswith("model:"):
+            break
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted at step" in stdout
+    translator, header = Translator.load(out / "last.npz")
+    assert header["extra"]["trainer"]["step"] > 0
