@@ -518,3 +518,28 @@ def test_default_device_cuda():
     tt.set_default_device("cpu")
     assert tt.zeros(2).device == "cpu"
 
+
+
+def test_in_place_updates_match_numpy_and_refuse_to_run_under_grad():
+    rng = np.random.default_rng(0)
+    p0, a, b = (rng.standard_normal(5).astype(np.float32) for _ in range(3))
+    b = np.abs(b) + 0.5
+    p = tt.Parameter(p0.copy())
+    with pytest.raises(RuntimeError, match="add_.*no_grad"):
+        p.add_(tt.tensor(a))
+    with tt.no_grad():
+        p.mul_(0.5).add_(tt.tensor(a), alpha=2.0).addcmul_(tt.tensor(a), tt.tensor(b), value=-0.25)
+        p.addcdiv_(tt.tensor(a), tt.tensor(b), value=3.0)
+    expected = p0 * 0.5 + 2.0 * a - 0.25 * a * b + 3.0 * a / b
+    np.testing.assert_allclose(p.numpy(), expected, rtol=1e-6)
+    assert p.dtype == np.float32
+
+
+def test_leaves_fed_by_one_array_get_separate_gradients():
+    x = tt.tensor([1.0, 2.0], requires_grad=True)
+    y = tt.tensor([3.0, 4.0], requires_grad=True)
+    (x + y).sum().backward()
+    assert x.grad.data is not y.grad.data
+    with tt.no_grad():
+        x.grad.mul_(10.0)
+    np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])

@@ -257,6 +257,97 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
+    # -- in-place updates, for optimizers (PyTorch's names) ------------------------
+    def _check_in_place(self, op):
+        if _Mode.grad_enabled and self.requires_grad:
+            raise RuntimeError(f"{op}: a tensor that requires grad cannot be changed in place while "
+                               "gradients are recorded; use tinytensor.no_grad()")
+
+    def _operand(self, other):
+        return other.data if isinstance(other, Tensor) else other
+
+    def add_(self, other, alpha=1.0):
+        """self += alpha * other, in place (no graph)."""
+        self._check_in_place("add_")
+        other = self._operand(other)
+        self.data += other if alpha == 1.0 else other * self.dtype.type(alpha)
+        return self
+
+    def mul_(self, other):
+        """self *= other, in place (no graph)."""
+        self._check_in_place("mul_")
+        other = self._operand(other)
+        self.data *= self.dtype.type(other) if isinstance(other, (int, float)) else other
+        return self
+
+    def addcmul_(self, a, b, value=1.0):
+        """self += value * a * b, in place (no graph)."""
+        self._check_in_place("addcmul_")
+        product = self._operand(a) * self._operand(b)
+        product *= self.dtype.type(value)
+        self.data += product
+        return self
+
+    def addcdiv_(self, a, b, value=1.0):
+        """self += value * a / b, in place (no graph)."""
+        self._check_in_place("addcdiv_")
+        quotient = self._operand(a) / self._operand(b)
+        quotient *= self.dtype.type(value)
+        self.data += quotient
+        return self
+
+    def index_add_(self, index, source):
+        """In place, without recording a graph: self[index[i]] += source[i] along dim 0.
+
+        As torch.Tensor.index_add_(0, index, source): `index` holds integers
+        (repeated ones accumulate), `source` has shape (len(index),) + self.shape[1:].
+        This is the sparse SGD step of an embedding: only the touched rows are
+        written. Returns self. A non-leaf tensor that is part of a graph being
+        recorded cannot be changed in place (its users' backward would see the
+        new values).
+        """
+        if _Mode.grad_enabled and self.requires_grad and self.grad_fn is not None:
+            raise RuntimeError(
+                f"index_add_: cannot modify a non-leaf tensor (made by {type(self.grad_fn).__name__}) "
+                "in place while gradients are recorded; use it under tinytensor.no_grad() "
+                "or on the leaf it comes from")
+        xp = backend.xp_for(self.device)
+        index = index.data if isinstance(index, Tensor) else xp.asarray(index)
+        source = source.data if isinstance(source, Tensor) else xp.asarray(source)
+        if index.ndim != 1 or index.dtype.kind not in "iu":
+            raise TypeError(f"index_add_: index must be a 1-D integer array, got shape "
+                            f"{tuple(index.shape)} and dtype {index.dtype}")
+        if self.ndim == 0 or tuple(source.shape) != (index.shape[0],) + self.shape[1:]:
+            raise ValueError(f"index_add_: source of shape {tuple(source.shape)} does not fit "
+                             f"index of length {index.shape[0]} into a tensor of shape {self.shape} "
+                             f"(expected {(index.shape[0],) + self.shape[1:]})")
+        if backend.device_of(index) != self.device or backend.device_of(source) != self.device:
+            raise RuntimeError(f"index_add_: index and source must be on {self.device}, like the tensor")
+        if source.dtype != self.dtype:
+            raise TypeError(f"index_add_: source has dtype {source.dtype} but the tensor has "
+                            f"{self.dtype}; convert it first (no silent casts)")
+        rows = self.shape[0]
+        if index.size == 0:
+            return self
+        low, high = int(index.min()), int(index.max())
+        if low < -rows or high >= rows:
+            raise IndexError(f"index_add_: index values must be in [-{rows}, {rows}), got values "
+                             f"from {low} to {high}")
+        if low < 0:
+            index = index % rows
+        if self.ndim == 1:
+            backend.scatter_add(self.data, index, source)
+        elif self.data.flags.c_contiguous:
+            # One flat scatter over single elements, (row * width + column): NumPy's
+            # add.at is many times faster on a 1-D target than on rows of a 2-D one.
+            width = self.size // rows
+            index = index.astype(xp.int64, copy=False)
+            flat = (index * width)[:, None] + xp.arange(width, dtype=xp.int64)
+            backend.scatter_add(self.data.reshape(-1), flat.reshape(-1), source.reshape(-1))
+        else:
+            backend.scatter_add(self.data, index, source)
+        return self
+
     def backward(self, gradient=None, retain_graph=False, create_graph=False):
         """Compute the gradient of this tensor with respect to every leaf that
         requires grad, adding it to their `.grad`."""
@@ -526,11 +617,17 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
             slot[1] = _apply_hooks(slot[0], slot[1])
     if wanted is not None:
         return [leaf_grads[id(t)][1] if id(t) in leaf_grads else None for t in inputs]
-    handed_out = set()   # backward may send one array to two leaves (x + y): give each its own
+    handed_out = set()
     for leaf, grad in leaf_grads.values():
         if not create_graph:
-            grad = Tensor(grad.data.copy() if id(grad.data) in handed_out else grad.data)
-            handed_out.add(id(grad.data))
+            # A leaf's .grad is its own writable array: backward may send one array to two
+            # leaves (x + y), or a read-only broadcast view (the backward of a sum).
+            data = grad.data
+            if id(data) in handed_out or not data.flags.c_contiguous or not getattr(
+                    data.flags, "writeable", True):
+                data = data.copy()
+            handed_out.add(id(data))
+            grad = Tensor(data)
         leaf.grad = grad if leaf.grad is None else leaf.grad + grad
     return None
 

@@ -304,12 +304,14 @@ class Adam(Optimizer):
                         state["exp_avg_sq"] = tt.zeros_like(p)
                     state["step"] += 1
                     t = state["step"]
-                    m = beta1 * state["exp_avg"] + (1 - beta1) * g
-                    v = beta2 * state["exp_avg_sq"] + (1 - beta2) * (g * g)
-                    state["exp_avg"], state["exp_avg_sq"] = m, v
-                    m_hat = m / (1 - beta1 ** t)
-                    v_hat = v / (1 - beta2 ** t)
-                    p.data = (p - lr * m_hat / (v_hat.sqrt() + eps)).data
+                    # The formulas above, updated in place: Adam touches every weight
+                    # every step, and fresh arrays for each term would double its time.
+                    m, v = state["exp_avg"], state["exp_avg_sq"]
+                    m.mul_(beta1).add_(g, alpha=1 - beta1)
+                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                    bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
+                    denom = v.sqrt().mul_(1 / math.sqrt(bias2)).add_(eps)   # sqrt(v_hat) + eps
+                    p.addcdiv_(m, denom, value=-lr / bias1)                  # p -= lr m_hat / denom
         return loss
 
 
@@ -327,7 +329,7 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
     def _decay(self, p, g, lr, weight_decay):
-        p.data = (p * (1 - lr * weight_decay)).data
+        p.mul_(1 - lr * weight_decay)
         return g
 
 
