@@ -85,8 +85,8 @@ def load_data(args):
 
 def init_embeddings(trainer, path):
     """Copy word2vec vectors into the target embedding rows of matching words."""
-    from tinytransformer.word2vec import load_word2vec_format
-    vectors = load_word2vec_format(path)
+    from tinytransformer.word2vec import KeyedVectors
+    vectors = KeyedVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
     embedding = trainer.model.tgt_embed.weight
     if vectors.vector_size != embedding.shape[1]:
         sys.exit(f"--init-embeddings: vectors have {vectors.vector_size} dimensions but the "
@@ -95,9 +95,9 @@ def init_embeddings(trainer, path):
     rows = [(i, word) for i, word in enumerate(vocab.itos) if word in vectors]
     if rows:
         ids = np.array([i for i, _ in rows])
-        values = tt.tensor(np.stack([vectors[word] for _, word in rows]).astype(embedding.dtype))
-        with tt.no_grad():
-            embedding.index_copy_(ids, values)
+        new = tt.tensor(vectors[[word for _, word in rows]], dtype=embedding.dtype)
+        with tt.no_grad():   # row := new, written as row += new - row
+            embedding.index_add_(ids, new - tt.take(embedding, ids))
     print(f"--init-embeddings: {len(rows)} of {len(vocab)} target words start from {path}")
 
 

@@ -124,3 +124,23 @@ def test_ctrl_c_saves_a_checkpoint_before_exiting(tmp_path):
     assert "interrupted at step" in stdout
     translator, header = Translator.load(out / "last.npz")
     assert header["extra"]["trainer"]["step"] > 0
+
+
+def test_init_embeddings_fills_matching_target_rows(data, tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("train_translate", ROOT / "examples" / "train_translate.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    trainer = Trainer(data, dict(OPTIONS))
+    vocab = trainer.translator.tgt_vocab
+    words = ["apple", "house", "notinthevocabulary"]
+    vectors = {w: np.arange(16, dtype=np.float32) / (k + 1) for k, w in enumerate(words)}
+    path = tmp_path / "vectors.txt"
+    path.write_text("3 16\n" + "".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in vectors.items()))
+    before = trainer.model.tgt_embed.weight.numpy().copy()
+    example.init_embeddings(trainer, path)
+    after = trainer.model.tgt_embed.weight.numpy()
+    for word in ("apple", "house"):
+        np.testing.assert_allclose(after[vocab.stoi[word]], vectors[word], rtol=1e-6)
+    untouched = [i for i in range(len(vocab)) if vocab.itos[i] not in ("apple", "house")]
+    np.testing.assert_array_equal(after[untouched], before[untouched])
