@@ -226,3 +226,14 @@ def test_adjectives():
         ("这些车贵吗？", "Are these cars expensive?")
     assert render_action("我", "买", obj=noun_phrase("书", adjective="红"), tense=PAST)[1] == \
         "I bought a red book."
+
+
+def test_corpus_does_not_depend_on_the_hash_seed():
+    import subprocess
+    import sys
+    code = ("import hashlib; from tinytransformer.corpus import builtin_splits; "
+            "print(hashlib.sha256(repr(builtin_splits(0)).encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+               for seed in (1, 2, 3)}
+    assert len(digests) == 1

@@ -917,7 +917,8 @@ def _sample_action(rng: random.Random) -> tuple[str, str]:
 
     obj = None
     if verb.objects and not (verb.object_optional and rng.random() < 0.4):
-        nouns = [n for tag in verb.objects for n in _NOUNS_BY_TAG.get(tag, ())]
+        # sorted: a frozenset's order changes with PYTHONHASHSEED, and the corpus must not
+        nouns = [n for tag in sorted(verb.objects) for n in _NOUNS_BY_TAG.get(tag, ())]
         if "person" in verb.objects and (not nouns or rng.random() < 0.75):
             obj = object_(_pick_person_key(rng, avoid=(subj_key,)))
         else:
