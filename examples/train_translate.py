@@ -117,7 +117,7 @@ def plot_losses(state, path):
     ax.set_ylabel("cross-entropy per token")
     ax.legend()
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
 
 
@@ -147,7 +147,7 @@ def plot_attention(translator, sentence, path):
         ax.set_title(f"head {h}")
     fig.suptitle(f"cross-attention, last decoder layer: {title}")
     fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
 
 
