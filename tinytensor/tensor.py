@@ -341,8 +341,9 @@ class Tensor:
             # One flat scatter over single elements, (row * width + column): NumPy's
             # add.at is many times faster on a 1-D target than on rows of a 2-D one.
             width = self.size // rows
-            index = index.astype(xp.int64, copy=False)
-            flat = (index * width)[:, None] + xp.arange(width, dtype=xp.int64)
+            dtype = xp.int32 if self.size < 2**31 else xp.int64   # half the memory traffic
+            index = index.astype(dtype, copy=False)
+            flat = (index * dtype(width))[:, None] + xp.arange(width, dtype=dtype)
             backend.scatter_add(self.data.reshape(-1), flat.reshape(-1), source.reshape(-1))
         else:
             backend.scatter_add(self.data, index, source)

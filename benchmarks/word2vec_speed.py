@@ -1,0 +1,145 @@
+"""Word2Vec speed and quality: tinytransformer.word2vec against gensim, same corpus, same run.
+
+    python benchmarks/word2vec_speed.py [CORPUS] [--workers 2] [--modes cbow,sg] [--no-gensim]
+
+CORPUS defaults to ../shared/data/text8-2M/text8_2M.txt (the first 2.14M words of
+text8; not part of the repository). Settings (issue 5): vector_size 100, window 5,
+negative 5, sample 1e-3, min_count 5, 5 epochs, the same number of workers for both.
+
+For CBOW and skip-gram, prints for each implementation: the vocabulary and
+training times, training words/s (corpus words x epochs / training seconds, as
+gensim counts them), analogy accuracy (3CosAdd on questions-words.txt,
+restrict_vocab 30000) and WordSim-353 Spearman correlation, then our/gensim
+ratios. The evaluation files come from gensim's wheel (gensim/test/test_data)
+unless --analogies/--pairs name others. Both implementations are scored by
+the same code (ours; it gives the same results as gensim's evaluate_word_*).
+
+The machine is shared and timings are noisy: compare the two implementations
+within one run, not across runs. --json FILE saves the figures.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # one BLAS thread per worker process
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tinytransformer.checkpoint import atomic_write  # noqa: E402
+from tinytransformer.word2vec import KeyedVectors, Word2Vec  # noqa: E402
+
+DEFAULT_CORPUS = os.path.join(ROOT, "..", "shared", "data", "text8-2M", "text8_2M.txt")
+SETTINGS = dict(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5,
+                alpha=0.025, min_alpha=1e-4)
+
+
+def gensim_test_file(name):
+    try:
+        import gensim
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(gensim.__file__), "test", "test_data", name)
+    return path if os.path.exists(path) else None
+
+
+def evaluate(kv, analogies, pairs, restrict_vocab):
+    result = {}
+    if analogies:
+        result["analogy"] = kv.evaluate_word_analogies(analogies, restrict_vocab=restrict_vocab)[0]
+    if pairs:
+        result["wordsim"] = kv.evaluate_word_pairs(pairs)[1][0]
+    return result
+
+
+def run_ours(corpus, sg, workers, seed):
+    model = Word2Vec(sg=sg, workers=workers, seed=seed, progress=True, **SETTINGS)
+    start = time.perf_counter()
+    model.build_vocab(corpus_file=corpus)
+    vocab_seconds = time.perf_counter() - start
+    model.train(corpus_file=corpus)
+    return model.wv, dict(vocab_seconds=vocab_seconds, train_seconds=model.train_seconds,
+                          words=model.vocab.total_words, vocabulary=len(model.vocab),
+                          epoch_losses=model.epoch_losses)
+
+
+def run_gensim(corpus, sg, workers, seed):
+    from gensim.models import Word2Vec as GensimWord2Vec
+    from gensim.models.word2vec import LineSentence
+    model = GensimWord2Vec(sg=sg, workers=workers, seed=seed,
+                           **{k: v for k, v in SETTINGS.items() if k != "epochs"})
+    sentences = LineSentence(corpus)
+    start = time.perf_counter()
+    model.build_vocab(sentences)
+    vocab_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model.train(sentences, total_examples=model.corpus_count, epochs=SETTINGS["epochs"])
+    train_seconds = time.perf_counter() - start
+    kv = KeyedVectors(model.wv.vectors, model.wv.index_to_key)
+    return kv, dict(vocab_seconds=vocab_seconds, train_seconds=train_seconds,
+                    words=model.corpus_total_words, vocabulary=len(model.wv))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)
+    parser.add_argument("--modes", default="cbow,sg", help="comma-separated: cbow, sg")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--analogies", default=gensim_test_file("questions-words.txt"))
+    parser.add_argument("--pairs", default=gensim_test_file("wordsim353.tsv"))
+    parser.add_argument("--restrict-vocab", type=int, default=30000)
+    parser.add_argument("--no-gensim", action="store_true", help="time only tinytransformer")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    if not os.path.exists(args.corpus):
+        sys.exit(f"corpus not found: {args.corpus} (pass the path of a plain-text corpus)")
+    have_gensim = False
+    if not args.no_gensim:
+        try:
+            import gensim  # noqa: F401
+            have_gensim = True
+        except ImportError:
+            print("gensim is not installed: timing tinytransformer only")
+
+    print(f"corpus {args.corpus}; {SETTINGS}; workers {args.workers}; "
+          f"analogies restrict_vocab {args.restrict_vocab}")
+    rows = []
+    for mode in args.modes.split(","):
+        sg = {"cbow": 0, "sg": 1}[mode.strip()]
+        implementations = [("tinytransformer", run_ours)]
+        if have_gensim:
+            implementations.append(("gensim", run_gensim))
+        for name, run in implementations:
+            print(f"\n== {mode} / {name}", flush=True)
+            kv, info = run(args.corpus, sg, args.workers, args.seed)
+            info.update(evaluate(kv, args.analogies, args.pairs, args.restrict_vocab))
+            info.update(mode=mode, implementation=name,
+                        words_per_second=info["words"] * SETTINGS["epochs"] / info["train_seconds"])
+            rows.append(info)
+            print({k: v for k, v in info.items() if k != "epoch_losses"}, flush=True)
+
+    print("\nmode  implementation   vocab  vocab s  train s    words/s  analogy  wordsim353")
+    for r in rows:
+        print(f"{r['mode']:5} {r['implementation']:15} {r['vocabulary']:6} {r['vocab_seconds']:8.1f} "
+              f"{r['train_seconds']:8.1f} {r['words_per_second']:10.0f} "
+              f"{100 * r.get('analogy', float('nan')):7.2f}% {r.get('wordsim', float('nan')):10.3f}")
+    for mode in args.modes.split(","):
+        ours = [r for r in rows if r["mode"] == mode.strip() and r["implementation"] != "gensim"]
+        theirs = [r for r in rows if r["mode"] == mode.strip() and r["implementation"] == "gensim"]
+        if ours and theirs:
+            o, g = ours[0], theirs[0]
+            print(f"{mode}: words/s ratio {o['words_per_second'] / g['words_per_second']:.2f}x "
+                  f"(target >= 0.25x); analogy {100 * (o.get('analogy', 0) - g.get('analogy', 0)):+.2f} "
+                  f"points (target within 1.5); wordsim353 "
+                  f"{o.get('wordsim', 0) - g.get('wordsim', 0):+.3f} (target within 0.03)")
+    print("(timings on a shared machine are noisy; compare within one run)")
+    if args.json:
+        atomic_write(args.json, lambda f: json.dump(rows, f, indent=1), mode="w")
+
+
+if __name__ == "__main__":
+    main()
