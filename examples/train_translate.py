@@ -24,7 +24,7 @@ from tinytransformer.corpus import DOC_EXAMPLES, FIXED_PHRASES, builtin_splits, 
 from tinytransformer.text import read_tsv, train_dev_split
 from tinytransformer.translation import Trainer, tokenize
 
-IDIOM_REPEATS = 20
+IDIOM_REPEATS = 50
 DEFAULTS = dict(d_model=128, n_heads=4, n_layers=2, d_ff=512, dropout=0.1, batch_tokens=1500,
                 warmup=400, lr_factor=1.0, label_smoothing=0.1, clip=1.0, steps=1200,
                 eval_every=300, min_freq=1, seed=0, device="cpu", max_len=64)

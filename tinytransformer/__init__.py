@@ -6,3 +6,4 @@ from .attention import MultiHeadAttention, PositionalEncoding, causal_mask, scal
 from .transformer import Decoder, DecoderLayer, Encoder, EncoderLayer, Transformer
 from .decoding import beam_search, greedy_decode
 from . import checkpoint, optim, schedule  # noqa: E402  (tf.optim.Adam, as torch.optim.Adam)
+from .word2vec import KeyedVectors, Word2Vec  # noqa: E402
