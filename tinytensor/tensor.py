@@ -335,18 +335,7 @@ class Tensor:
                              f"from {low} to {high}")
         if low < 0:
             index = index % rows
-        if self.ndim == 1:
-            backend.scatter_add(self.data, index, source)
-        elif self.data.flags.c_contiguous:
-            # One flat scatter over single elements, (row * width + column): NumPy's
-            # add.at is many times faster on a 1-D target than on rows of a 2-D one.
-            width = self.size // rows
-            dtype = xp.int32 if self.size < 2**31 else xp.int64   # half the memory traffic
-            index = index.astype(dtype, copy=False)
-            flat = (index * dtype(width))[:, None] + xp.arange(width, dtype=dtype)
-            backend.scatter_add(self.data.reshape(-1), flat.reshape(-1), source.reshape(-1))
-        else:
-            backend.scatter_add(self.data, index, source)
+        backend.scatter_add(self.data, index, source)
         return self
 
     def backward(self, gradient=None, retain_graph=False, create_graph=False):
