@@ -25,6 +25,14 @@ def normalize_axes(axis, ndim):
     return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
 
 
+def reduced_size(shape, axes):
+    """How many elements each output of a reduction over `axes` summarizes."""
+    count = 1
+    for a in axes:
+        count *= shape[a]
+    return count
+
+
 def kept_shape(shape, axes):
     """The shape with reduced axes kept as size 1 (what keepdims=True gives)."""
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
@@ -97,9 +105,7 @@ def sum(x, axis=None, keepdims=False):
 @register
 def mean(x, axis=None, keepdims=False):
     """Average over `axis`."""
-    count = 1
-    for a in normalize_axes(axis, x.ndim):
-        count *= x.shape[a]
+    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
     return sum(x, axis, keepdims) / count
 
 
@@ -120,9 +126,7 @@ def var(x, axis=None, keepdims=False, correction=1):
     """Variance over `axis`: sum((x - mean)^2) / (N - correction).
     correction=1 (the default, as in PyTorch) is the unbiased estimate;
     correction=0 is the population variance that layer norm uses."""
-    count = 1
-    for a in normalize_axes(axis, x.ndim):
-        count *= x.shape[a]
+    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
     centered = x - mean(x, axis, keepdims=True)
     return sum(centered * centered, axis, keepdims) / (count - correction)
 
