@@ -23,8 +23,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 import numpy as np  # noqa: E402
 
 import tinytensor as tt  # noqa: E402
-import tinytransformer as tf  # noqa: E402
-import tinytransformer.optim  # noqa: E402,F401
+import tinytransformer  # noqa: E402
 from tinytensor.ops.linalg import MatMul  # noqa: E402
 
 SHAPE = dict(d_model=256, n_heads=4, n_layers=3, d_ff=1024, dropout=0.1, max_len=64)
@@ -49,8 +48,8 @@ def median_time(fn, repeats):
 
 def tinytensor_step_fn():
     tt.manual_seed(0)
-    model = tf.Transformer(VOCAB, VOCAB, **SHAPE)
-    optimizer = tf.optim.Adam(model.parameters(), lr=1e-4)
+    model = tinytransformer.Transformer(VOCAB, VOCAB, **SHAPE)
+    optimizer = tinytransformer.optim.Adam(model.parameters(), lr=1e-4)
     src, tgt = batch()
 
     def step():
@@ -104,7 +103,7 @@ def torch_step_seconds(steps):
             self.src_embed = torch.nn.Embedding(VOCAB, d, padding_idx=0)
             self.tgt_embed = torch.nn.Embedding(VOCAB, d, padding_idx=0)
             self.register_buffer("positions", torch.from_numpy(
-                tf.PositionalEncoding(d, SHAPE["max_len"]).table.numpy()))
+                tinytransformer.PositionalEncoding(d, SHAPE["max_len"]).table.numpy()))
             self.core = torch.nn.Transformer(d, SHAPE["n_heads"], SHAPE["n_layers"],
                                              SHAPE["n_layers"], SHAPE["d_ff"], SHAPE["dropout"],
                                              batch_first=True)
@@ -143,9 +142,9 @@ def decoding_seconds(model):
     # eos_id=-1 never appears, so every sentence decodes the full 30 tokens.
     timings = {}
     for use_cache in (True, False):
-        tf.greedy_decode(model, src[:2], bos_id=2, eos_id=-1, max_len=3, use_cache=use_cache)
+        tinytransformer.greedy_decode(model, src[:2], bos_id=2, eos_id=-1, max_len=3, use_cache=use_cache)
         timings[use_cache] = median_time(
-            lambda: tf.greedy_decode(model, src, bos_id=2, eos_id=-1, max_len=30,
+            lambda: tinytransformer.greedy_decode(model, src, bos_id=2, eos_id=-1, max_len=30,
                                      use_cache=use_cache), 3)
     return timings
 

@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tinytransformer.checkpoint import atomic_write  # noqa: E402
+from tinytransformer.utils.checkpoint import atomic_write  # noqa: E402
 from tinytransformer.word2vec import KeyedVectors, Word2Vec  # noqa: E402
 
 DEFAULT_CORPUS = os.path.join(ROOT, "..", "shared", "data", "text8-2M", "text8_2M.txt")

@@ -11,13 +11,13 @@ import math
 import pathlib
 
 import tinytensor as tt
-import tinytransformer as tf
+import tinytransformer
 
 
 def small_network():
     """y = W2 relu(W1 x + b1) + b2 and its squared-error loss."""
     tt.manual_seed(0)
-    net = tf.Sequential(tf.Linear(3, 4), tf.ReLU(), tf.Linear(4, 1))
+    net = tinytransformer.Sequential(tinytransformer.Linear(3, 4), tinytransformer.ReLU(), tinytransformer.Linear(4, 1))
     for name, p in net.named_parameters():
         p.name = name
     x = tt.tensor(tt.randn(5, 3), name="x (batch of 5)")

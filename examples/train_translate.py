@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import tinytensor as tt
-from tinytransformer.checkpoint import atomic_write
+from tinytransformer.utils.checkpoint import atomic_write
 from tinytransformer.corpus import DOC_EXAMPLES, FIXED_PHRASES, builtin_splits, held_out_samples
 from tinytransformer.text import read_tsv, train_dev_split
 from tinytransformer.translation import Trainer, tokenize

@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tinytransformer.checkpoint import atomic_write  # noqa: E402
+from tinytransformer.utils.checkpoint import atomic_write  # noqa: E402
 from tinytransformer.word2vec import Word2Vec  # noqa: E402
 
 # Words of the built-in corpus, by theme: nearest neighbours and the plot.

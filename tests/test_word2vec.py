@@ -546,7 +546,7 @@ def test_save_load_and_continue_training(tmp_path):
     assert loaded.epochs_trained == 3 and len(loaded.epoch_losses) == 3
     assert_array_equal(loaded.wv.vectors, model.wv.vectors)
     with pytest.raises(ValueError, match="not of a Word2Vec"):
-        from tinytransformer.checkpoint import save_checkpoint
+        from tinytransformer.utils.checkpoint import save_checkpoint
         save_checkpoint(tmp_path / "other.npz", None, config={"model": "Transformer"})
         Word2Vec.load(tmp_path / "other.npz")
 

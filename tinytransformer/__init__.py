@@ -1,9 +1,17 @@
-"""tinytransformer: layers, optimizers, the Transformer and Word2Vec, built only on tinytensor."""
-from .module import Module, ModuleList, Parameter, Sequential
-from .layers import (Dropout, Embedding, FeedForward, GELU, LayerNorm, Linear, ReLU, normal_,
-                     uniform_, xavier_uniform_)
-from .attention import MultiHeadAttention, PositionalEncoding, causal_mask, scaled_dot_product_attention
-from .transformer import Decoder, DecoderLayer, Encoder, EncoderLayer, Transformer
+"""tinytransformer: built only on tinytensor, in layers that import downwards only.
+
+    nn/            the framework: Module, layers, initialisation, attention
+    optim/         optimizers and learning-rate schedules
+    utils/         atomic files, checkpoints, the progress reporter
+    data/          the vocabulary and padding, shared by the applications
+    transformer.py the encoder-decoder model; decoding.py greedy and beam search
+    translation/   the Chinese-English translator (tokenizers, corpus, trainer)
+    word2vec/      CBOW and skip-gram (trainer, KeyedVectors, file formats)
+"""
+from . import data, nn, optim, utils
+from .nn import (Dropout, Embedding, FeedForward, GELU, LayerNorm, Linear, Module, ModuleList,
+                 MultiHeadAttention, Parameter, PositionalEncoding, ReLU, Sequential, causal_mask,
+                 evaluating, normal_, scaled_dot_product_attention, uniform_, xavier_uniform_)
+from .transformer import Decoder, DecoderLayer, Encoder, EncoderLayer, Transformer, TransformerConfig
 from .decoding import beam_search, greedy_decode
-from . import checkpoint, optim, schedule  # noqa: E402  (tf.optim.Adam, as torch.optim.Adam)
 from .word2vec import KeyedVectors, Word2Vec  # noqa: E402

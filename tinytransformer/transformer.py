@@ -11,15 +11,49 @@ decoder norms) and defaults match torch.nn.Transformer, so weights ported from
 it give the same outputs (q_proj/k_proj/v_proj are its in_proj_weight split
 in three; linear1/linear2/norm1.. keep its names).
 """
+import dataclasses
 import math
 
 import tinytensor as tt
 
-from .attention import MultiHeadAttention, PositionalEncoding
-from .layers import Dropout, Embedding, FeedForward, LayerNorm, Linear, xavier_uniform_
-from .module import Module, ModuleList, Parameter
+from .nn import (Dropout, Embedding, FeedForward, LayerNorm, Linear, Module, ModuleList,
+                 MultiHeadAttention, Parameter, PositionalEncoding, xavier_uniform_, zero_row_)
 
-__all__ = ["EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "Transformer"]
+__all__ = ["EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "Transformer", "TransformerConfig"]
+
+
+@dataclasses.dataclass
+class TransformerConfig:
+    """Everything needed to rebuild a Transformer (saved in its checkpoints).
+    The defaults are the paper's base model; see `Transformer` for each field."""
+    src_vocab: int
+    tgt_vocab: int
+    d_model: int = 512
+    n_heads: int = 8
+    n_layers: int = 6
+    d_ff: int = 2048
+    dropout: float = 0.1
+    max_len: int = 512
+    share_embeddings: bool = False
+    tie_output: bool = True
+    norm_first: bool = False
+    learned_positions: bool = False
+    pad_id: int = 0
+
+    @classmethod
+    def from_dict(cls, values):
+        """From a saved dict; an unknown or missing field is a clear error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"TransformerConfig: unknown fields {unknown}")
+        try:
+            return cls(**values)
+        except TypeError as error:
+            raise ValueError(f"TransformerConfig: {error}") from None
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
 
 
 class EncoderLayer(Module):
@@ -159,11 +193,11 @@ class Transformer(Module):
         if share_embeddings and src_vocab != tgt_vocab:
             raise ValueError(f"Transformer: share_embeddings needs one vocabulary, but "
                              f"src_vocab={src_vocab} and tgt_vocab={tgt_vocab}")
-        self.config = dict(src_vocab=src_vocab, tgt_vocab=tgt_vocab, d_model=d_model,
-                           n_heads=n_heads, n_layers=n_layers, d_ff=d_ff, dropout=dropout,
-                           max_len=max_len, share_embeddings=share_embeddings,
-                           tie_output=tie_output, norm_first=norm_first,
-                           learned_positions=learned_positions, pad_id=pad_id)
+        self.config = TransformerConfig(
+            src_vocab=src_vocab, tgt_vocab=tgt_vocab, d_model=d_model, n_heads=n_heads,
+            n_layers=n_layers, d_ff=d_ff, dropout=dropout, max_len=max_len,
+            share_embeddings=share_embeddings, tie_output=tie_output, norm_first=norm_first,
+            learned_positions=learned_positions, pad_id=pad_id)
         self.d_model, self.pad_id, self.tie_output = d_model, pad_id, tie_output
         self.src_embed = Embedding(src_vocab, d_model, padding_idx=pad_id)
         self.tgt_embed = self.src_embed if share_embeddings else Embedding(
@@ -182,7 +216,14 @@ class Transformer(Module):
             if p.ndim > 1:
                 xavier_uniform_(p)
         for embed in {id(self.src_embed): self.src_embed, id(self.tgt_embed): self.tgt_embed}.values():
-            embed.weight.data[pad_id] = 0
+            zero_row_(embed.weight, pad_id)
+
+    @classmethod
+    def from_config(cls, config):
+        """A new model from a TransformerConfig (or its dict form)."""
+        if not isinstance(config, TransformerConfig):
+            config = TransformerConfig.from_dict(config)
+        return cls(**config.to_dict())
 
     def embed(self, embedding, ids, offset=0):
         """Token vectors scaled by sqrt(d_model) (section 3.4) plus positions."""

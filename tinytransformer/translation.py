@@ -15,10 +15,10 @@ import numpy as np
 
 import tinytensor as tt
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .utils.checkpoint import load_checkpoint, save_checkpoint
 from .decoding import beam_search, greedy_decode
 from .optim import Adam, clip_grad_norm_
-from .schedule import NoamSchedule
+from .optim.lr_scheduler import NoamSchedule
 from .text import BOS, EOS, PAD, Vocab, detokenize_en, make_batches, tokenize_en, tokenize_zh
 from .transformer import Transformer
 
@@ -99,7 +99,7 @@ class Translator:
         return src_tokens, out_tokens, weights.numpy()[0]
 
     def config(self):
-        return {"model": self.model.config, "src_vocab": self.src_vocab.to_dict(),
+        return {"model": self.model.config.to_dict(), "src_vocab": self.src_vocab.to_dict(),
                 "tgt_vocab": self.tgt_vocab.to_dict(), "src_lang": self.src_lang,
                 "tgt_lang": self.tgt_lang}
 
@@ -113,7 +113,7 @@ class Translator:
         header = load_checkpoint(path)
         config = header["config"]
         try:
-            model = Transformer(**config["model"])
+            model = Transformer.from_config(config["model"])
             src_vocab, tgt_vocab = Vocab.from_dict(config["src_vocab"]), Vocab.from_dict(config["tgt_vocab"])
         except (KeyError, TypeError) as error:
             raise ValueError(f"{path} is not a translator checkpoint (its config lacks {error})") from None

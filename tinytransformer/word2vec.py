@@ -58,8 +58,8 @@ import numpy as np
 import tinytensor as tt
 from tinytensor import Parameter, Tensor, backend
 
-from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
-from .module import Module
+from .utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from .nn.module import Module
 
 __all__ = ["Word2Vec", "KeyedVectors", "Vocabulary", "LineSentences", "read_corpus_file",
            "cbow_loss", "skipgram_loss", "keep_probabilities", "noise_distribution"]

@@ -1,4 +1,4 @@
-"""Checkpoints and atomic writes (tinytransformer.checkpoint).
+"""Checkpoints and atomic writes (tinytransformer.utils.checkpoint).
 
 The atomicity tests break a save in two ways: an exception raised halfway
 through writing, and a real SIGKILL of a process in the middle of a save.
@@ -19,10 +19,10 @@ from numpy.testing import assert_array_equal
 
 import tinytensor as tt
 from tinytransformer import Embedding, LayerNorm, Linear, Module
-from tinytransformer import checkpoint
-from tinytransformer.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from tinytransformer.utils import checkpoint
+from tinytransformer.utils.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from tinytransformer.optim import SGD, AdamW
-from tinytransformer.schedule import WarmupCosine
+from tinytransformer.optim.lr_scheduler import WarmupCosine
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INVALID = "is not a valid tinytransformer checkpoint"
@@ -212,7 +212,7 @@ CHILD = textwrap.dedent("""
     import sys
     import tinytensor as tt
     from tinytransformer import Linear
-    from tinytransformer.checkpoint import save_checkpoint
+    from tinytransformer.utils.checkpoint import save_checkpoint
 
     model = Linear(1000, 2000)      # 8 MB of float32: each save takes a while
     step = 0

@@ -12,7 +12,7 @@ from numpy.testing import assert_allclose
 
 import tinytensor as tt
 from tinytransformer.optim import SGD, Adam, AdamW, Optimizer, clip_grad_norm_
-from tinytransformer.schedule import NoamSchedule, WarmupCosine, WarmupLinear
+from tinytransformer.optim.lr_scheduler import NoamSchedule, WarmupCosine, WarmupLinear
 
 # loss(p) = sum(0.5 * A * (p - C)^2), so grad(p) = A * (p - C): different
 # curvature per element, so a wrong per-element formula shows.

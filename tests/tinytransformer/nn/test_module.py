@@ -1,4 +1,4 @@
-"""Module trees, saving/loading parameters, and the basic layers (tinytransformer.module, .layers).
+"""Module trees, saving/loading parameters, and the basic layers (tinytransformer.nn).
 
 Gradients of the layers are checked against finite differences in float64.
 """
@@ -9,7 +9,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import tinytensor as tt
-import tinytransformer as tf
+import tinytransformer
 from tinytensor import gradcheck
 from tinytransformer import (Dropout, Embedding, FeedForward, LayerNorm, Linear, Module,
                              ModuleList, Parameter, Sequential, xavier_uniform_)
@@ -311,7 +311,7 @@ def test_seeding_makes_initialisation_reproducible():
 
 def test_embedding_accepts_list_ids_and_a_negative_padding_idx():
     tt.manual_seed(0)
-    emb = tf.Embedding(5, 3, padding_idx=-1)
+    emb = tinytransformer.Embedding(5, 3, padding_idx=-1)
     assert emb.padding_idx == 4
     out = emb([[0, 4], [4, 2]])
     np.testing.assert_array_equal(out.numpy()[0, 1], 0)
@@ -321,7 +321,35 @@ def test_embedding_accepts_list_ids_and_a_negative_padding_idx():
 
 
 def test_a_shared_module_is_listed_once():
-    shared = tf.Linear(2, 2)
-    model = tf.Sequential(shared, tf.ReLU(), shared)
+    shared = tinytransformer.Linear(2, 2)
+    model = tinytransformer.Sequential(shared, tinytransformer.ReLU(), shared)
     assert [name for name, _ in model.named_modules()] == ["", "0", "1"]
     assert len(model.parameters()) == 2
+
+
+def test_evaluating_restores_the_mode_even_after_an_error():
+    model = tinytransformer.Sequential(Linear(2, 2), Dropout(0.5))
+    with tinytransformer.evaluating(model):
+        assert not model.training and not model[1].training
+    assert model.training and model[1].training
+    model.eval()
+    with pytest.raises(ZeroDivisionError):
+        with tinytransformer.evaluating(model):
+            1 / 0
+    assert not model.training
+    model.train()
+    with pytest.raises(ZeroDivisionError):
+        with tinytransformer.evaluating(model):
+            1 / 0
+    assert model.training
+
+
+def test_zero_row_clears_one_row_in_place_and_keeps_the_parameter():
+    tt.manual_seed(0)
+    p = tt.Parameter(tt.randn(4, 3))
+    before = p.numpy().copy()
+    same = tinytransformer.nn.zero_row_(p, 2)
+    assert same is p
+    after = p.numpy()
+    assert (after[2] == 0).all()
+    np.testing.assert_array_equal(np.delete(after, 2, axis=0), np.delete(before, 2, axis=0))

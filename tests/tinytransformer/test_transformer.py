@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
-import tinytransformer as tf
+import tinytransformer
 
 PAD, BOS, EOS = 0, 2, 3
 
@@ -13,7 +13,7 @@ def tiny_transformer(**kwargs):
     tt.manual_seed(0)
     options = dict(d_model=8, n_heads=2, n_layers=2, d_ff=12, dropout=0.0, max_len=16)
     options.update(kwargs)
-    return tf.Transformer(9, 11, **options)
+    return tinytransformer.Transformer(9, 11, **options)
 
 
 def random_batch(rng, batch=2, src_len=5, tgt_len=4, src_vocab=9, tgt_vocab=11):
@@ -34,7 +34,7 @@ def numpy_attention(q, k, v, allowed):
 
 def test_multi_head_attention_matches_a_numpy_reference():
     tt.manual_seed(1)
-    mha = tf.MultiHeadAttention(8, 2).double()
+    mha = tinytransformer.MultiHeadAttention(8, 2).double()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 8))
     pad = np.array([[False] * 5, [False, False, False, True, True]])
@@ -54,7 +54,7 @@ def test_multi_head_attention_matches_a_numpy_reference():
 @pytest.mark.parametrize("masks", ["none", "causal", "padding", "attn_mask", "all"])
 def test_multi_head_attention_gradcheck(masks):
     tt.manual_seed(2)
-    mha = tf.MultiHeadAttention(4, 2).double()
+    mha = tinytransformer.MultiHeadAttention(4, 2).double()
     rng = np.random.default_rng(1)
     query = tt.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     memory = tt.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
@@ -70,7 +70,7 @@ def test_multi_head_attention_gradcheck(masks):
 
 
 def test_fully_masked_query_gives_zeros_not_nan():
-    mha = tf.MultiHeadAttention(4, 2, bias=False)
+    mha = tinytransformer.MultiHeadAttention(4, 2, bias=False)
     x = tt.randn(1, 3, 4)
     out, weights = mha(x, x, x, attn_mask=np.array([[True] * 3, [False] * 3, [False] * 3]),
                        need_weights=True)
@@ -80,7 +80,7 @@ def test_fully_masked_query_gives_zeros_not_nan():
 
 
 def test_sinusoidal_positions_follow_the_paper():
-    pe = tf.PositionalEncoding(6, max_len=10).table.numpy()
+    pe = tinytransformer.PositionalEncoding(6, max_len=10).table.numpy()
     pos, i = 7, 1
     assert pe[pos, 2 * i] == pytest.approx(np.sin(pos / 10000 ** (2 * i / 6)), rel=1e-6)
     assert pe[pos, 2 * i + 1] == pytest.approx(np.cos(pos / 10000 ** (2 * i / 6)), rel=1e-6)
@@ -90,8 +90,8 @@ def test_sinusoidal_positions_follow_the_paper():
 def test_encoder_and_decoder_layers_gradcheck(norm_first):
     tt.manual_seed(3)
     rng = np.random.default_rng(2)
-    enc = tf.EncoderLayer(4, 2, 6, dropout=0.0, norm_first=norm_first).double()
-    dec = tf.DecoderLayer(4, 2, 6, dropout=0.0, norm_first=norm_first).double()
+    enc = tinytransformer.EncoderLayer(4, 2, 6, dropout=0.0, norm_first=norm_first).double()
+    dec = tinytransformer.DecoderLayer(4, 2, 6, dropout=0.0, norm_first=norm_first).double()
     x = tt.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     memory = tt.tensor(rng.standard_normal((2, 4, 4)), requires_grad=True)
     src_pad = np.array([[False] * 4, [False, False, True, True]])
@@ -145,14 +145,14 @@ def test_changing_padded_source_tokens_leaves_outputs_unchanged():
 def test_cached_and_uncached_decoding_give_the_same_tokens_and_logits():
     model = tiny_transformer()
     src, _ = random_batch(np.random.default_rng(6), batch=3)
-    cached, cached_scores = tf.greedy_decode(model, src, BOS, EOS, max_len=8, use_cache=True,
+    cached, cached_scores = tinytransformer.greedy_decode(model, src, BOS, EOS, max_len=8, use_cache=True,
                                              return_scores=True)
-    plain, plain_scores = tf.greedy_decode(model, src, BOS, EOS, max_len=8, use_cache=False,
+    plain, plain_scores = tinytransformer.greedy_decode(model, src, BOS, EOS, max_len=8, use_cache=False,
                                            return_scores=True)
     assert cached == plain
     np.testing.assert_allclose(cached_scores, plain_scores, rtol=1e-4, atol=1e-5)
-    assert tf.beam_search(model, src, BOS, EOS, beam_size=3, max_len=8) == \
-        tf.beam_search(model, src, BOS, EOS, beam_size=3, max_len=8, use_cache=False)
+    assert tinytransformer.beam_search(model, src, BOS, EOS, beam_size=3, max_len=8) == \
+        tinytransformer.beam_search(model, src, BOS, EOS, beam_size=3, max_len=8, use_cache=False)
 
 
 def sequence_log_prob(model, src, tokens):
@@ -164,9 +164,9 @@ def sequence_log_prob(model, src, tokens):
 def test_beam_search_of_width_one_is_greedy_and_wider_beams_score_at_least_as_well():
     model = tiny_transformer()
     src, _ = random_batch(np.random.default_rng(7), batch=3)
-    greedy = tf.greedy_decode(model, src, BOS, EOS, max_len=6)
-    assert tf.beam_search(model, src, BOS, EOS, beam_size=1, max_len=6, length_penalty=0) == greedy
-    wide = tf.beam_search(model, src, BOS, EOS, beam_size=4, max_len=6, length_penalty=0)
+    greedy = tinytransformer.greedy_decode(model, src, BOS, EOS, max_len=6)
+    assert tinytransformer.beam_search(model, src, BOS, EOS, beam_size=1, max_len=6, length_penalty=0) == greedy
+    wide = tinytransformer.beam_search(model, src, BOS, EOS, beam_size=4, max_len=6, length_penalty=0)
     for i in range(3):
         if len(wide[i]) == len(greedy[i]) == 6:   # neither ended: compare raw scores
             assert sequence_log_prob(model, src[i:i + 1], wide[i]) >= \
@@ -175,8 +175,8 @@ def test_beam_search_of_width_one_is_greedy_and_wider_beams_score_at_least_as_we
 
 def test_share_embeddings_needs_one_vocabulary():
     with pytest.raises(ValueError, match="share_embeddings"):
-        tf.Transformer(5, 6, d_model=4, n_heads=2, share_embeddings=True)
-    shared = tf.Transformer(7, 7, d_model=4, n_heads=2, n_layers=1, d_ff=4, share_embeddings=True)
+        tinytransformer.Transformer(5, 6, d_model=4, n_heads=2, share_embeddings=True)
+    shared = tinytransformer.Transformer(7, 7, d_model=4, n_heads=2, n_layers=1, d_ff=4, share_embeddings=True)
     assert shared.src_embed is shared.tgt_embed
     assert sum(1 for name, _ in shared.named_parameters() if name.endswith("embed.weight")) == 1
 
@@ -186,10 +186,10 @@ def test_a_small_transformer_learns_to_reverse_sequences():
     tt.manual_seed(0)
     rng = np.random.default_rng(0)
     vocab, length, steps = 12, 8, 400
-    model = tf.Transformer(vocab, vocab, d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.0,
+    model = tinytransformer.Transformer(vocab, vocab, d_model=32, n_heads=4, n_layers=2, d_ff=64, dropout=0.0,
                            max_len=16)
-    optimizer = tf.optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.98), eps=1e-9)
-    schedule = tf.schedule.WarmupCosine(optimizer, 3e-3, warmup_steps=50, total_steps=steps)
+    optimizer = tinytransformer.optim.Adam(model.parameters(), lr=3e-3, betas=(0.9, 0.98), eps=1e-9)
+    schedule = tinytransformer.optim.lr_scheduler.WarmupCosine(optimizer, 3e-3, warmup_steps=50, total_steps=steps)
 
     def batch(n):
         src = rng.integers(4, vocab, (n, length))
@@ -201,11 +201,24 @@ def test_a_small_transformer_learns_to_reverse_sequences():
         loss = tt.cross_entropy(model(src, tgt[:, :-1]), tgt[:, 1:])
         optimizer.zero_grad()
         loss.backward()
-        tf.optim.clip_grad_norm_(model.parameters(), 1.0)
+        tinytransformer.optim.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
     src, tgt = batch(200)
-    predicted = tf.greedy_decode(model, src, BOS, EOS, max_len=length + 1)
+    predicted = tinytransformer.greedy_decode(model, src, BOS, EOS, max_len=length + 1)
     padded = np.array([(p + [PAD] * length)[:length] for p in predicted])
     accuracy = (padded == tgt[:, 1:length + 1]).mean()
     assert accuracy >= 0.99, accuracy
+
+
+def test_config_round_trips_and_rejects_unknown_fields():
+    model = tinytransformer.Transformer(11, 13, d_model=8, n_heads=2, n_layers=1, d_ff=16)
+    config = model.config
+    assert isinstance(config, tinytransformer.TransformerConfig)
+    again = tinytransformer.Transformer.from_config(config.to_dict())
+    assert again.config == config
+    assert [p.shape for p in again.parameters()] == [p.shape for p in model.parameters()]
+    with pytest.raises(ValueError, match="unknown fields"):
+        tinytransformer.TransformerConfig.from_dict({**config.to_dict(), "n_layer": 2})
+    with pytest.raises(ValueError, match="TransformerConfig"):
+        tinytransformer.TransformerConfig.from_dict({"d_model": 8})

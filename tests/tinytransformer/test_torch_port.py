@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import tinytensor as tt  # noqa: E402
-import tinytransformer as tf  # noqa: E402
+import tinytransformer  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:enable_nested_tensor is True:UserWarning",          # nn.Transformer, norm_first
@@ -118,7 +118,7 @@ def make_pair(norm_first, seed=0):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
     tt.manual_seed(seed + 1)
-    ours = tf.Transformer(SRC_VOCAB, TGT_VOCAB, d_model=D_MODEL, n_heads=N_HEADS,
+    ours = tinytransformer.Transformer(SRC_VOCAB, TGT_VOCAB, d_model=D_MODEL, n_heads=N_HEADS,
                           n_layers=N_LAYERS, d_ff=D_FF, dropout=0.0, max_len=32,
                           norm_first=norm_first).double()
     port_weights(reference, ours)
@@ -162,7 +162,7 @@ def test_defaults_match_torch():
     """LayerNorm eps, activation, and the presence of the final norms."""
     reference, ours = make_pair(norm_first=False)
     torch_norms = [m for m in reference.modules() if isinstance(m, torch.nn.LayerNorm)]
-    our_norms = [m for m in ours.modules() if isinstance(m, tf.LayerNorm)]
+    our_norms = [m for m in ours.modules() if isinstance(m, tinytransformer.LayerNorm)]
     assert len(torch_norms) == len(our_norms) == 2 * N_LAYERS + 3 * N_LAYERS + 2
     assert {m.eps for m in torch_norms} == {m.eps for m in our_norms} == {1e-5}
     assert reference.encoder.norm is not None and reference.decoder.norm is not None
@@ -265,7 +265,7 @@ def test_encoder_decoder_gradients_match_torch(norm_first, rng):
     np.testing.assert_allclose(x.grad.numpy(), src_t.grad.numpy(), rtol=1e-7, atol=1e-10)
     np.testing.assert_allclose(y.grad.numpy(), tgt_t.grad.numpy(), rtol=1e-7, atol=1e-10)
     # Port the torch gradients as if they were weights, and compare name by name.
-    grads = tf.Transformer(SRC_VOCAB, TGT_VOCAB, d_model=D_MODEL, n_heads=N_HEADS,
+    grads = tinytransformer.Transformer(SRC_VOCAB, TGT_VOCAB, d_model=D_MODEL, n_heads=N_HEADS,
                            n_layers=N_LAYERS, d_ff=D_FF, dropout=0.0, norm_first=norm_first)
     grads = grads.double()
     with torch.no_grad():
@@ -288,7 +288,7 @@ def make_attention_pair(seed=0):
         reference.in_proj_bias.uniform_(-0.5, 0.5)
         reference.out_proj.bias.uniform_(-0.5, 0.5)
     tt.manual_seed(seed + 1)
-    ours = tf.MultiHeadAttention(D_MODEL, N_HEADS).double()
+    ours = tinytransformer.MultiHeadAttention(D_MODEL, N_HEADS).double()
     assert port_attention(reference, ours) == 4
     return reference, ours
 

@@ -11,6 +11,7 @@ assigned), so a subclass only has to assign them in `__init__`:
         def forward(self, x):
             return self.out(self.hidden(x).relu())
 """
+import contextlib
 from collections import OrderedDict
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 import tinytensor as tt
 from tinytensor import Parameter, Tensor
 
-__all__ = ["Module", "ModuleList", "Sequential", "Parameter"]
+__all__ = ["Module", "ModuleList", "Sequential", "Parameter", "evaluating"]
 
 
 class Module:
@@ -190,3 +191,19 @@ class Sequential(ModuleList):
         for module in self._items:
             x = module(x)
         return x
+
+
+@contextlib.contextmanager
+def evaluating(model):
+    """Evaluation mode (dropout off) inside the block, the previous mode after it,
+    even when the block raises:
+
+        with evaluating(model), tt.no_grad():
+            logits = model(src, tgt_in)
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

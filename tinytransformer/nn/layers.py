@@ -1,41 +1,15 @@
-"""Layers: Linear, Embedding, LayerNorm, Dropout, activations, FeedForward,
-and the weight initialisations they use (all from tinytensor's seeded generator)."""
+"""Layers: Linear, Embedding, LayerNorm, Dropout, activations, FeedForward."""
 import math
 
 import tinytensor as tt
 from tinytensor import Parameter
 
+from .init import normal_, uniform_, zero_row_
 from .module import Module
 
-__all__ = ["Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "FeedForward",
-           "uniform_", "normal_", "xavier_uniform_"]
+__all__ = ["Linear", "Embedding", "LayerNorm", "Dropout", "ReLU", "GELU", "FeedForward"]
 
 
-# -- initialisation -----------------------------------------------------------
-def uniform_(p, low, high):
-    """Fill p with values drawn uniformly from [low, high)."""
-    with tt.no_grad():
-        p.data = (tt.rand(p.shape, dtype=p.dtype, device=p.device) * (high - low) + low).data
-    return p
-
-
-def normal_(p, std=1.0):
-    with tt.no_grad():
-        p.data = (tt.randn(p.shape, dtype=p.dtype, device=p.device) * std).data
-    return p
-
-
-def xavier_uniform_(p, gain=1.0):
-    """Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)),
-    so activations and gradients keep their variance from layer to layer."""
-    if p.ndim != 2:
-        raise ValueError(f"xavier_uniform_ needs a 2-D weight (fan_out, fan_in), got shape {p.shape}")
-    fan_out, fan_in = p.shape
-    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
-    return uniform_(p, -bound, bound)
-
-
-# -- layers -------------------------------------------------------------------
 class Linear(Module):
     """y = x W^T + b.
 
@@ -81,7 +55,7 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         self.weight = normal_(Parameter(tt.zeros(num_embeddings, embedding_dim)))
         if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+            zero_row_(self.weight, padding_idx)
 
     def forward(self, ids):
         vectors = tt.take(self.weight, ids)          # ids.shape + (embedding_dim,)

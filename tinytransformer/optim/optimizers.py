@@ -252,7 +252,7 @@ class SGD(Optimizer):
                             buf = momentum * buf + (1 - group["dampening"]) * g
                         state["momentum_buffer"] = buf
                         g = g + momentum * buf if group["nesterov"] else buf
-                    p.data = (p - lr * g).data
+                    p.add_(g, alpha=-lr)
         return loss
 
 
