@@ -1,0 +1,393 @@
+"""Every speed figure of the project, each against its peer in the same run.
+
+    python benchmarks/run_all.py [--quick] [--only NAMES] [--json FILE] [--repeats N]
+
+Benchmarks (issue 11), each printed with its peer and the ratio ours / peer:
+  step-readme, step-S, step-M   one training step (forward, label-smoothed
+                                cross-entropy, backward, Adam) of the
+                                Transformer against PyTorch CPU eager
+                                (nn.Transformer of the same shape), paired:
+                                the two alternate step by step, medians of
+                                --repeats; at M also the share of the matmul
+                                floor (the step's matmul FLOPs / NumPy's GEMM rate)
+  overhead                      forward + backward of a chain of 1,000 small
+                                elementwise operations, against PyTorch
+  decoding                      greedy and beam 4 over 64 sentences to length
+                                40: tokens/s with the KV cache / without it
+  memory                        resident memory growth from step 100 to step
+                                1,000 at shape S (--quick: 20 to 200 at the
+                                README's shape); peak memory of 3 steps at M,
+                                ours and PyTorch's, each in a fresh process
+  word2vec                      benchmarks/word2vec_speed.py (CBOW and
+                                skip-gram against gensim), when its corpus is
+                                there and --only names it (it takes minutes)
+
+The machine should be quiet: every other job distorts these figures (the same
+code measured 0.54x and 1.74x PyTorch within an hour under load). Thread
+settings are printed first; both libraries use 2 threads unless
+OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say otherwise.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+import tinytensor as tt  # noqa: E402
+import tinytransformer  # noqa: E402
+from tinytensor.ops.linalg import MatMul  # noqa: E402
+from tinytransformer.utils import atomic_write  # noqa: E402
+
+SHAPES = {  # model shape, batch, length, vocabulary (issue 11)
+    "readme": (dict(d_model=128, n_heads=4, n_layers=2, d_ff=512), 100, 15, 400),
+    "S": (dict(d_model=256, n_heads=4, n_layers=3, d_ff=1024), 64, 20, 4000),
+    "M": (dict(d_model=512, n_heads=8, n_layers=6, d_ff=2048), 32, 30, 8000),
+}
+DROPOUT, MAX_LEN, SMOOTHING = 0.1, 64, 0.1
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def thread_settings():
+    settings = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                               "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")}
+    settings["cpus"] = os.cpu_count()
+    settings["python"] = platform.python_version()
+    settings["numpy"] = np.__version__
+    try:
+        from threadpoolctl import threadpool_info
+        settings["blas"] = [(i.get("internal_api"), i.get("num_threads"), i.get("architecture"))
+                            for i in threadpool_info()]
+    except ImportError:
+        pass
+    if have_torch():
+        import torch
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+        settings["torch"] = torch.__version__
+        settings["torch_threads"] = torch.get_num_threads()
+    return settings
+
+
+def batch(vocab, size, length, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(4, vocab, (size, length)), rng.integers(4, vocab, (size, length + 1))
+
+
+def timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def paired_medians(fns, repeats, warmup=1):
+    """Median seconds of each function, calling them in alternation (one call
+    of each per round), so a change in machine load hits all of them alike."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, record in zip(fns, times):
+            record.append(timed(fn))
+    return [float(np.median(t)) for t in times]
+
+
+# -- the training step ---------------------------------------------------------------------------
+def tinytensor_step(shape_name):
+    shape, size, length, vocab = SHAPES[shape_name]
+    tt.manual_seed(0)
+    model = tinytransformer.Transformer(vocab, vocab, dropout=DROPOUT, max_len=MAX_LEN, **shape)
+    optimizer = tinytransformer.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    src, tgt = batch(vocab, size, length)
+
+    def step():
+        logits = model(src, tgt[:, :-1])
+        loss = tt.cross_entropy(logits, tgt[:, 1:], ignore_index=0, label_smoothing=SMOOTHING)
+        optimizer.zero_grad()
+        loss.backward()
+        tinytransformer.optim.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    return model, step
+
+
+def torch_step(shape_name):
+    """The same step in PyTorch: nn.Transformer (batch first, post-norm), sinusoidal
+    positions, embeddings scaled by sqrt(d_model) and tied to the output."""
+    import torch
+    shape, size, length, vocab = SHAPES[shape_name]
+    d = shape["d_model"]
+    torch.manual_seed(0)
+    positions = torch.from_numpy(tinytransformer.PositionalEncoding(d, MAX_LEN).table.numpy())
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_embed = torch.nn.Embedding(vocab, d, padding_idx=0)
+            self.tgt_embed = torch.nn.Embedding(vocab, d, padding_idx=0)
+            self.register_buffer("positions", positions)
+            self.core = torch.nn.Transformer(d, shape["n_heads"], shape["n_layers"], shape["n_layers"],
+                                             shape["d_ff"], DROPOUT, batch_first=True)
+            self.output_bias = torch.nn.Parameter(torch.zeros(vocab))
+            self.dropout = torch.nn.Dropout(DROPOUT)
+
+        def embed(self, table, ids):
+            return self.dropout(table(ids) * d ** 0.5 + self.positions[:ids.shape[1]])
+
+        def forward(self, src, tgt):
+            causal = torch.nn.Transformer.generate_square_subsequent_mask(tgt.shape[1])
+            h = self.core(self.embed(self.src_embed, src), self.embed(self.tgt_embed, tgt),
+                          tgt_mask=causal, src_key_padding_mask=src == 0,
+                          tgt_key_padding_mask=tgt == 0, memory_key_padding_mask=src == 0)
+            return h @ self.tgt_embed.weight.T + self.output_bias
+
+    model = Model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+    src, tgt = (torch.from_numpy(a) for a in batch(vocab, size, length))
+
+    def step():
+        logits = model(src, tgt[:, :-1])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab), tgt[:, 1:].reshape(-1),
+                                                 ignore_index=0, label_smoothing=SMOOTHING)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    return model, step
+
+
+def matmul_flops(step):
+    """The matmul FLOPs of one step (2 m n k per product), counted by wrapping MatMul.forward."""
+    flops = [0]
+    original = MatMul.forward
+
+    def counting(self, a, b):
+        out = original(self, a, b)
+        flops[0] += 2 * out.size * a.shape[-1]
+        return out
+    MatMul.forward = counting
+    try:
+        step()
+    finally:
+        MatMul.forward = original
+    return flops[0]
+
+
+def gemm_rate(shape_name):
+    """The float32 GEMM FLOP/s NumPy reaches here, on the step's typical shapes."""
+    shape, size, length, vocab = SHAPES[shape_name]
+    rng = np.random.default_rng(0)
+    rows, d, d_ff = size * length, shape["d_model"], shape["d_ff"]
+    rates = []
+    for m, k, n in [(rows, d, d), (rows, d, d_ff), (rows, d_ff, d), (rows, d, vocab)]:
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        seconds = paired_medians([lambda: a @ b], 7)[0]
+        rates.append(2 * m * k * n / seconds)
+    return max(rates)
+
+
+def bench_step(shape_name, repeats):
+    model, ours = tinytensor_step(shape_name)
+    fns = [ours]
+    if have_torch():
+        fns.append(torch_step(shape_name)[1])
+    times = paired_medians(fns, repeats)
+    shape, size, length, _ = SHAPES[shape_name]
+    row = {"benchmark": f"step-{shape_name}", "unit": "ms/step", "ours": times[0] * 1e3,
+           "detail": f"{shape}, batch {size} x {length}, {model.num_parameters():,} parameters"}
+    if len(times) > 1:
+        row.update(peer="PyTorch CPU eager", theirs=times[1] * 1e3, ratio=times[0] / times[1],
+                   target="<= 0.8")
+    if shape_name == "M":
+        floor = matmul_flops(ours) / gemm_rate(shape_name)
+        row["matmul_floor_share"] = floor / times[0]
+        row["detail"] += f"; matmul floor {floor * 1e3:.0f} ms = {100 * floor / times[0]:.0f}% of the step"
+    return row
+
+
+# -- per-operation overhead ----------------------------------------------------------------------------
+def bench_overhead(repeats, length=1000):
+    def chain(lib, x):
+        for i in range(length):
+            x = x * 1.001 if i % 2 else x + 0.001
+        return x.sum()
+
+    x_ours = tt.tensor(np.ones(16, np.float32), requires_grad=True)
+
+    def ours():
+        x_ours.grad = None
+        chain(tt, x_ours).backward()
+    fns = [ours]
+    if have_torch():
+        import torch
+        x_theirs = torch.ones(16, requires_grad=True)
+
+        def theirs():
+            x_theirs.grad = None
+            chain(torch, x_theirs).backward()
+        fns.append(theirs)
+    times = paired_medians(fns, repeats)
+    row = {"benchmark": "overhead", "unit": "ms per 1,000-op chain (fwd+bwd)", "ours": times[0] * 1e3,
+           "detail": "x * 1.001 and x + 0.001 alternating on 16 float32 values"}
+    if len(times) > 1:
+        row.update(peer="PyTorch CPU eager", theirs=times[1] * 1e3, ratio=times[0] / times[1],
+                   target="<= 1.5")
+    return row
+
+
+# -- decoding ---------------------------------------------------------------------------------------
+def bench_decoding(repeats, sentences=64, max_len=40):
+    shape, _, length, vocab = SHAPES["readme"]
+    tt.manual_seed(0)
+    model = tinytransformer.Transformer(vocab, vocab, dropout=DROPOUT, max_len=MAX_LEN, **shape).eval()
+    src = batch(vocab, sentences, length, seed=1)[0]
+    rows = []
+    for name, beam in [("greedy", 1), ("beam 4", 4)]:
+        def decode(use_cache):
+            # eos_id=-1 never comes, so every sentence decodes all max_len tokens.
+            if beam == 1:
+                return lambda: tinytransformer.greedy_decode(model, src, 2, -1, max_len, use_cache=use_cache)
+            return lambda: tinytransformer.beam_search(model, src, 2, -1, beam, max_len, use_cache=use_cache)
+        cached, uncached = paired_medians([decode(True), decode(False)], max(1, repeats // 3))
+        tokens = sentences * max_len
+        rows.append({"benchmark": f"decoding-{name}", "unit": "tokens/s", "ours": tokens / cached,
+                     "peer": "the same without the KV cache", "theirs": tokens / uncached,
+                     "ratio": uncached / cached, "target": ">= 3",
+                     "detail": f"{sentences} sentences to length {max_len}, README's model"})
+    return rows
+
+
+# -- memory -------------------------------------------------------------------------------------------
+def resident_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_memory(quick):
+    shape_name, first, last = ("readme", 20, 200) if quick else ("S", 100, 1000)
+    _, step = tinytensor_step(shape_name)
+    for i in range(1, last + 1):
+        step()
+        if i == first:
+            start = resident_mib()
+    end = resident_mib()
+    rows = [{"benchmark": f"memory-growth-{shape_name}", "unit": "% RSS growth",
+             "ours": 100 * (end - start) / start, "target": "< 5",
+             "detail": f"{start:.0f} MiB at step {first}, {end:.0f} MiB at step {last}"}]
+    peaks = {lib: peak_memory_in_fresh_process(lib) for lib in (["ours", "torch"] if have_torch() else ["ours"])}
+    row = {"benchmark": "peak-memory-M", "unit": "MiB peak RSS, 3 steps", "ours": peaks["ours"]}
+    if "torch" in peaks:
+        row.update(peer="PyTorch CPU eager", theirs=peaks["torch"], ratio=peaks["ours"] / peaks["torch"],
+                   target="<= 1.0")
+    rows.append(row)
+    return rows
+
+
+def peak_memory_in_fresh_process(lib):
+    code = (f"import sys; sys.path.insert(0, {ROOT!r}); sys.argv = ['x']; "
+            f"import benchmarks.run_all as b, resource; "
+            f"step = (b.tinytensor_step if {lib!r} == 'ours' else b.torch_step)('M')[1]; "
+            f"[step() for _ in range(3)]; "
+            f"print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         stdin=subprocess.DEVNULL, cwd=ROOT, timeout=1800)
+    return float(out.stdout.split()[-1])
+
+
+# -- Word2Vec ------------------------------------------------------------------------------------------
+def bench_word2vec():
+    script = os.path.join(ROOT, "benchmarks", "word2vec_speed.py")
+    corpus = os.path.join(ROOT, "..", "shared", "data", "text8-2M", "text8_2M.txt")
+    if not os.path.exists(corpus):
+        print("word2vec: no corpus at ../shared/data/text8-2M; skipped")
+        return []
+    out = os.path.join(ROOT, "runs", "word2vec_speed.json")
+    subprocess.run([sys.executable, script, corpus, "--json", out], check=True, stdin=subprocess.DEVNULL,
+                   cwd=ROOT)
+    with open(out) as f:
+        results = json.load(f)
+    rows = []
+    for mode, target in [("cbow", ">= 0.5"), ("sg", ">= 0.75")]:
+        ours = [r for r in results if r["mode"] == mode and r["implementation"] != "gensim"]
+        theirs = [r for r in results if r["mode"] == mode and r["implementation"] == "gensim"]
+        if ours:
+            row = {"benchmark": f"word2vec-{mode}", "unit": "words/s", "ours": ours[0]["words_per_second"],
+                   "detail": f"analogy {ours[0].get('analogy', float('nan')):.3f}, "
+                             f"wordsim {ours[0].get('wordsim', float('nan')):.3f}"}
+            if theirs:
+                g = theirs[0]
+                row.update(peer="gensim", theirs=g["words_per_second"],
+                           ratio=ours[0]["words_per_second"] / g["words_per_second"], target=target)
+                row["detail"] += (f" (gensim {g.get('analogy', float('nan')):.3f}, "
+                                  f"{g.get('wordsim', float('nan')):.3f})")
+            rows.append(row)
+    return rows
+
+
+# -- the table ------------------------------------------------------------------------------------------
+def print_table(rows):
+    print(f"\n{'benchmark':22} {'ours':>11} {'peer':>11} {'ratio':>7} {'target':>7}  unit; detail")
+    for r in rows:
+        theirs = f"{r['theirs']:11.1f}" if "theirs" in r else f"{'-':>11}"
+        ratio = f"{r['ratio']:7.2f}" if "ratio" in r else f"{'-':>7}"
+        print(f"{r['benchmark']:22} {r['ours']:11.1f} {theirs} {ratio} {r.get('target', '-'):>7}  "
+              f"{r['unit']}; {r.get('peer', '')}{'; ' if r.get('peer') else ''}{r.get('detail', '')}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats (a smoke run)")
+    parser.add_argument("--only", help="comma-separated: step-readme, step-S, step-M, overhead, "
+                        "decoding, memory, word2vec (default: all but word2vec)")
+    parser.add_argument("--repeats", type=int, help="rounds per paired timing (default 7, quick 3)")
+    parser.add_argument("--json", default=os.path.join(ROOT, "runs", "benchmarks.json"))
+    args = parser.parse_args()
+    repeats = args.repeats or (3 if args.quick else 7)
+    wanted = (args.only.split(",") if args.only else
+              ["step-readme", "overhead", "decoding", "memory"] if args.quick else
+              ["step-readme", "step-S", "step-M", "overhead", "decoding", "memory"])
+    settings = thread_settings()
+    print("settings:", json.dumps(settings))
+    rows = []
+    for name in wanted:
+        print(f"running {name} ...", flush=True)
+        if name.startswith("step-"):
+            rows.append(bench_step(name[len("step-"):], repeats))
+        elif name == "overhead":
+            rows.append(bench_overhead(repeats))
+        elif name == "decoding":
+            rows.extend(bench_decoding(repeats))
+        elif name == "memory":
+            rows.extend(bench_memory(args.quick))
+        elif name == "word2vec":
+            rows.extend(bench_word2vec())
+        else:
+            sys.exit(f"unknown benchmark {name!r}")
+    print_table(rows)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    report = {"commit": commit, "settings": settings, "repeats": repeats, "rows": rows,
+              "peak_rss_mib_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    atomic_write(args.json, lambda f: json.dump(report, f, indent=1), mode="w")
+    print(f"\nwritten {args.json} (commit {commit})")
+
+
+if __name__ == "__main__":
+    main()
