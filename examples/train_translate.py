@@ -19,15 +19,13 @@ import time
 import numpy as np
 
 import tinytensor as tt
+from tinytransformer.translation import (DOC_EXAMPLES, ENGLISH_PROPER_NOUNS, FIXED_PHRASES,
+                                         TrainConfig, Trainer, builtin_splits, held_out_samples,
+                                         read_tsv, tokenize, train_dev_split)
 from tinytransformer.utils.checkpoint import atomic_write
-from tinytransformer.corpus import DOC_EXAMPLES, FIXED_PHRASES, builtin_splits, held_out_samples
-from tinytransformer.text import read_tsv, train_dev_split
-from tinytransformer.translation import Trainer, tokenize
 
 IDIOM_REPEATS = 50
-DEFAULTS = dict(d_model=128, n_heads=4, n_layers=2, d_ff=512, dropout=0.1, batch_tokens=1500,
-                warmup=400, lr_factor=1.0, label_smoothing=0.1, clip=1.0, steps=1200,
-                eval_every=300, min_freq=1, seed=0, device="cpu", max_len=64)
+DEFAULTS = TrainConfig().to_dict()
 
 
 def parse_args(argv=None):
@@ -55,7 +53,7 @@ def parse_args(argv=None):
     parser.add_argument("--min-freq", type=int, default=DEFAULTS["min_freq"])
     parser.add_argument("--max-len", type=int, default=DEFAULTS["max_len"])
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default=DEFAULTS["device"], help="cpu or cuda")
     parser.add_argument("--beam", type=int, default=4, help="beam size for the final evaluation")
     parser.add_argument("--time-limit", type=float, help="stop training after this many minutes")
     parser.add_argument("--init-embeddings", metavar="VECTORS",
@@ -182,8 +180,10 @@ def main(argv=None):
         trainer = Trainer.resume(args.resume, data, overrides)
         print(f"resuming {args.resume} at step {trainer.state['step']}")
     else:
-        options = {k: getattr(args, k) for k in DEFAULTS}
-        trainer = Trainer(data, options, args.src, args.tgt)
+        config = TrainConfig(**{k: getattr(args, k) for k in DEFAULTS})
+        # The built-in corpus knows its names; for other data the Trainer finds them.
+        proper_nouns = ENGLISH_PROPER_NOUNS if args.data is None else None
+        trainer = Trainer(data, config, args.src, args.tgt, proper_nouns=proper_nouns)
         if args.init_embeddings:
             init_embeddings(trainer, args.init_embeddings)
     t = trainer.translator

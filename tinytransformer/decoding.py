@@ -13,6 +13,8 @@ import numpy as np
 
 import tinytensor as tt
 
+from .nn import evaluating
+
 __all__ = ["greedy_decode", "beam_search"]
 
 
@@ -44,8 +46,11 @@ def greedy_decode(model, src_ids, bos_id, eos_id, max_len=50, use_cache=True,
 
     src_ids: (B, S) ints. Returns a list of B token-id lists (without <s> and
     </s>); with return_scores, also the (B, steps, V) log-probabilities of every step."""
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        return _greedy(model, src_ids, bos_id, eos_id, max_len, use_cache, return_scores)
+
+
+def _greedy(model, src_ids, bos_id, eos_id, max_len, use_cache, return_scores):
     src = _src_array(src_ids)
     memory, memory_mask = model.encode(src)
     batch = src.shape[0]
@@ -61,7 +66,6 @@ def greedy_decode(model, src_ids, bos_id, eos_id, max_len=50, use_cache=True,
         finished |= next_ids == eos_id
         if finished.all():
             break
-    model.train(was_training)
     outputs = [_strip(row[1:], eos_id) for row in prefix]
     return (outputs, np.stack(scores, axis=1)) if return_scores else outputs
 
@@ -81,8 +85,11 @@ def beam_search(model, src_ids, bos_id, eos_id, beam_size=4, max_len=50, length_
     longer translations are not penalised just for having more terms.
     Returns a list of B token-id lists (the best hypothesis of each sentence).
     """
-    was_training = model.training
-    model.eval()
+    with evaluating(model):
+        return _beam(model, src_ids, bos_id, eos_id, beam_size, max_len, length_penalty, use_cache)
+
+
+def _beam(model, src_ids, bos_id, eos_id, beam_size, max_len, length_penalty, use_cache):
     src = _src_array(src_ids)
     batch = src.shape[0]
     # Every sentence becomes beam_size rows: row b * beam_size + k is beam k of sentence b.
@@ -144,7 +151,6 @@ def beam_search(model, src_ids, bos_id, eos_id, beam_size=4, max_len=50, length_
             best = int(np.argmax(beam_scores[b]))
             finished[b].append((beam_scores[b, best], [int(t) for t in prefix[b * beam_size + best, 1:]]))
         results.append(max(finished[b], key=lambda item: item[0])[1])
-    model.train(was_training)
     return results
 
 

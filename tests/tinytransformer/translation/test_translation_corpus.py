@@ -1,17 +1,17 @@
-"""Tests of the built-in Chinese -> English corpus (tinytransformer.corpus)."""
+"""Tests of the built-in Chinese -> English corpus (tinytransformer.translation.corpus)."""
 
 import re
 import time
 
 import pytest
 
-from tinytransformer import corpus
-from tinytransformer.corpus import (
+from tinytransformer.translation import corpus
+from tinytransformer.translation.corpus import (
     DOC_EXAMPLES, FUTURE, PAST, builtin_splits, generate_corpus, held_out_samples, noun_phrase,
     object_, profession, render_action, render_description, render_existence, render_identity,
-    render_name, render_state,
+    render_name, render_state, sampler,
 )
-from tinytransformer.text import tokenize_en, tokenize_zh
+from tinytransformer.translation.tokenizers import tokenize_en, tokenize_zh
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +27,9 @@ def splits():
 # ------------------------------------------------------------------------------ generation
 
 def test_deterministic_for_a_seed_and_different_for_another():
-    corpus._generate.cache_clear()          # really regenerate, not read the cache
+    sampler._generate.cache_clear()          # really regenerate, not read the cache
     first = generate_corpus(seed=0)
-    corpus._generate.cache_clear()
+    sampler._generate.cache_clear()
     assert generate_corpus(seed=0) == first
     other = generate_corpus(seed=1)
     assert other != first
@@ -43,7 +43,7 @@ def test_size_and_distinct_chinese(pairs):
 
 
 def test_generation_is_fast():
-    corpus._generate.cache_clear()
+    sampler._generate.cache_clear()
     start = time.perf_counter()
     generate_corpus(seed=7)
     assert time.perf_counter() - start < 3.0     # typically ~0.3 s; slack for a busy machine
@@ -231,9 +231,10 @@ def test_adjectives():
 def test_corpus_does_not_depend_on_the_hash_seed():
     import subprocess
     import sys
-    code = ("import hashlib; from tinytransformer.corpus import builtin_splits; "
+    code = ("import hashlib; from tinytransformer.translation.corpus import builtin_splits; "
             "print(hashlib.sha256(repr(builtin_splits(0)).encode()).hexdigest())")
     digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              stdin=subprocess.DEVNULL,
                               env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
                for seed in (1, 2, 3)}
     assert len(digests) == 1

@@ -1,83 +1,12 @@
-"""Tests of tokenization, vocabulary, TSV reading and batching (tinytransformer.text)."""
+"""Tests of TSV reading, splitting and batching (tinytransformer.translation.parallel)."""
 
-import json
 import warnings
 
 import numpy as np
 import pytest
 
-from tinytransformer.corpus import generate_corpus
-from tinytransformer.text import (
-    BOS, EOS, PAD, UNK, Vocab, detokenize_en, make_batches, read_tsv, tokenize_en, tokenize_zh,
-    train_dev_split,
-)
-
-
-# ------------------------------------------------------------------------------ tokenizers
-
-def test_tokenize_zh():
-    assert tokenize_zh("我昨天在公园见了他。") == list("我昨天在公园见了他。")
-    assert tokenize_zh("我有3个 iPad，你呢？") == ["我", "有", "3", "个", "iPad", "，", "你", "呢", "？"]
-    assert tokenize_zh("  我 爱 GPU2024!") == ["我", "爱", "GPU2024", "!"]
-    assert tokenize_zh("") == []
-
-
-def test_tokenize_en():
-    assert tokenize_en("I saw him in the park yesterday.") == \
-        ["i", "saw", "him", "in", "the", "park", "yesterday", "."]
-    assert tokenize_en("Don't go, Mary's cat!") == ["don't", "go", ",", "mary's", "cat", "!"]
-    assert tokenize_en("It\u2019s 10 o'clock?") == ["it's", "10", "o'clock", "?"]
-
-
-def test_detokenize_en():
-    assert detokenize_en(["do", "you", "like", "cats", "?"]) == "Do you like cats?"
-    assert detokenize_en(["i", "don't", "know", ",", "mary", "."]) == "I don't know, Mary."
-    assert detokenize_en(["steve's", "car", "is", "new", ".", "it", "is", "red", "."]) == \
-        "Steve's car is new. It is red."
-    assert detokenize_en(["a", "well", "-", "known", "fact"]) == "A well-known fact"
-    assert detokenize_en(["bob", "is", "here"], proper_nouns=["Bob"]) == "Bob is here"
-    assert detokenize_en([]) == ""
-
-
-def test_english_round_trip_on_the_whole_corpus():
-    for _, en in generate_corpus(0):
-        assert detokenize_en(tokenize_en(en)) == en
-
-
-# ------------------------------------------------------------------------------ Vocab
-
-def test_vocab_specials_order_and_min_freq():
-    token_lists = [["b", "a", "c"], ["a", "b"], ["a", "d"]]
-    vocab = Vocab(token_lists, min_freq=2)
-    # a: 3, b: 2 kept (frequency, then alphabetical); c, d: 1 dropped
-    assert vocab.itos == ["<pad>", "<unk>", "<s>", "</s>", "a", "b"]
-    assert (PAD, UNK, BOS, EOS) == (0, 1, 2, 3)
-    assert len(vocab) == 6
-    assert "c" not in vocab and "a" in vocab
-    assert Vocab(token_lists).itos[4:] == ["a", "b", "c", "d"]
-    assert len(Vocab(token_lists, max_size=5)) == 5
-    with pytest.raises(TypeError):
-        Vocab(["not", "tokenized"])
-
-
-def test_vocab_encode_decode_with_unknown_words():
-    vocab = Vocab([["i", "have", "an", "apple", "."]])
-    ids = vocab.encode(["i", "have", "a", "pear", "."])
-    assert ids[2] == UNK and ids[3] == UNK and ids[0] != UNK
-    assert vocab.decode(ids) == ["i", "have", "<unk>", "<unk>", "."]
-    with_specials = [BOS] + vocab.encode(["i", "have"]) + [EOS] + vocab.encode(["apple"]) + [PAD]
-    assert vocab.decode(with_specials) == ["i", "have"]              # stops at </s>
-    assert vocab.decode(np.array(with_specials), strip_special=False) == \
-        ["<s>", "i", "have", "</s>", "apple", "<pad>"]
-
-
-def test_vocab_dict_round_trip():
-    vocab = Vocab([["猫", "狗", "猫"], ["鸟"]])
-    restored = Vocab.from_dict(json.loads(json.dumps(vocab.to_dict())))
-    assert restored == vocab and restored.itos == vocab.itos
-    assert restored.encode(["鸟", "猫", "马"]) == vocab.encode(["鸟", "猫", "马"])
-    with pytest.raises(ValueError):
-        Vocab.from_dict({"tokens": ["a", "b"]})
+from tinytransformer.data import BOS, EOS, PAD
+from tinytransformer.translation.parallel import make_batches, read_tsv, train_dev_split
 
 
 # ------------------------------------------------------------------------------ read_tsv

@@ -1,4 +1,4 @@
-"""The translation example's machinery: training, checkpoints, resume, the CLI."""
+"""The translator and its trainer: training, checkpoints, resume, the example CLIs."""
 import pathlib
 import subprocess
 import sys
@@ -6,14 +6,12 @@ import sys
 import numpy as np
 import pytest
 
-import tinytensor as tt
-from tinytransformer.corpus import builtin_splits
-from tinytransformer.translation import Trainer, Translator
+from tinytransformer.translation import TrainConfig, Trainer, Translator, builtin_splits
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-OPTIONS = dict(d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.1, batch_tokens=300,
-               warmup=20, lr_factor=2.0, label_smoothing=0.1, clip=1.0, steps=6, eval_every=100,
-               min_freq=1, seed=3, device="cpu", max_len=40)
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+OPTIONS = TrainConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.1, batch_tokens=300,
+                      warmup=20, lr_factor=2.0, label_smoothing=0.1, clip=1.0, steps=6,
+                      eval_every=100, min_freq=1, seed=3, device="cpu", max_len=40)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +25,7 @@ def parameters(trainer):
 
 
 def test_a_tiny_model_trains_and_its_loss_falls(data):
-    trainer = Trainer(data, dict(OPTIONS, steps=40))
+    trainer = Trainer(data, OPTIONS.replace(steps=40))
     batches = trainer.epoch_batches(0)
     first = np.mean([trainer.train_step(*b) for b in batches[:3]])
     for src, tgt in batches[3:] + trainer.epoch_batches(1):
@@ -36,10 +34,10 @@ def test_a_tiny_model_trains_and_its_loss_falls(data):
 
 
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(data, tmp_path):
-    straight = Trainer(data, dict(OPTIONS, steps=8))
+    straight = Trainer(data, OPTIONS.replace(steps=8))
     straight.run(tmp_path / "straight", progress=False)
 
-    first_half = Trainer(data, dict(OPTIONS, steps=4))
+    first_half = Trainer(data, OPTIONS.replace(steps=4))
     first_half.run(tmp_path / "halves", progress=False)
     resumed = Trainer.resume(tmp_path / "halves" / "last.npz", data, {"steps": 8})
     assert resumed.state["step"] == 4
@@ -53,7 +51,7 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(data, tmp_path):
 
 
 def test_checkpoint_round_trip_gives_identical_translations(data, tmp_path):
-    trainer = Trainer(data, dict(OPTIONS, steps=10))
+    trainer = Trainer(data, OPTIONS.replace(steps=10))
     trainer.run(tmp_path, progress=False)
     sentences = [zh for zh, _ in data["test"][:8]]
     before = trainer.translator.translate(sentences)
@@ -64,7 +62,7 @@ def test_checkpoint_round_trip_gives_identical_translations(data, tmp_path):
 
 
 def test_a_corrupted_checkpoint_gives_a_clear_error(tmp_path, data):
-    trainer = Trainer(data, dict(OPTIONS, steps=1))
+    trainer = Trainer(data, OPTIONS.replace(steps=1))
     path = tmp_path / "model.npz"
     trainer.translator.save(path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -76,7 +74,7 @@ def test_a_corrupted_checkpoint_gives_a_clear_error(tmp_path, data):
 
 
 def test_translate_cli_reads_arguments_and_stdin(data, tmp_path):
-    trainer = Trainer(data, dict(OPTIONS, steps=2))
+    trainer = Trainer(data, OPTIONS.replace(steps=2))
     path = tmp_path / "model.npz"
     trainer.translator.save(path)
     expected = trainer.translator.translate(["我有苹果。", "好久不见。"])
@@ -131,7 +129,7 @@ def test_init_embeddings_fills_matching_target_rows(data, tmp_path):
     spec = importlib.util.spec_from_file_location("train_translate", ROOT / "examples" / "train_translate.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    trainer = Trainer(data, dict(OPTIONS))
+    trainer = Trainer(data, OPTIONS)
     vocab = trainer.translator.tgt_vocab
     words = ["apple", "house", "notinthevocabulary"]
     vectors = {w: np.arange(16, dtype=np.float32) / (k + 1) for k, w in enumerate(words)}
