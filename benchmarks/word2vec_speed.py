@@ -29,7 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tinytransformer.utils.checkpoint import atomic_write  # noqa: E402
+from tinytransformer.utils import atomic_write  # noqa: E402
 from tinytransformer.word2vec import KeyedVectors, Word2Vec  # noqa: E402
 
 DEFAULT_CORPUS = os.path.join(ROOT, "..", "shared", "data", "text8-2M", "text8_2M.txt")
@@ -62,7 +62,7 @@ def run_ours(corpus, sg, workers, seed):
     vocab_seconds = time.perf_counter() - start
     model.train(corpus_file=corpus)
     return model.wv, dict(vocab_seconds=vocab_seconds, train_seconds=model.train_seconds,
-                          words=model.vocab.total_words, vocabulary=len(model.vocab),
+                          words=model.vocab.total, vocabulary=len(model.vocab),
                           epoch_losses=model.epoch_losses)
 
 

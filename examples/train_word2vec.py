@@ -1,4 +1,4 @@
-"""Train Word2Vec (tinytransformer.word2vec, on tinytensor) and look at the vectors.
+"""Train Word2Vec (the package tinytransformer.word2vec, on tinytensor) and look at the vectors.
 
     python examples/train_word2vec.py                      # the built-in corpus, English side
     python examples/train_word2vec.py --lang zh            # ... or its Chinese side
@@ -6,7 +6,7 @@
         --analogies questions-words.txt --pairs wordsim353.tsv
 
 Without --corpus it trains on the English (or Chinese) side of the translation
-corpus that tinytransformer.corpus generates (30,000 sentences by default, a
+corpus that tinytransformer.translation generates (30,000 sentences by default, a
 few seconds to train). With --corpus FILE it reads any plain-text file, one
 sentence per line, streaming it every epoch.
 
@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tinytransformer.utils.checkpoint import atomic_write  # noqa: E402
+from tinytransformer.utils import atomic_write  # noqa: E402
 from tinytransformer.word2vec import Word2Vec  # noqa: E402
 
 # Words of the built-in corpus, by theme: nearest neighbours and the plot.
@@ -47,8 +47,7 @@ CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei", "SimHe
 
 def builtin_sentences(lang, count, seed):
     """The English or Chinese side of the generated translation corpus, tokenized."""
-    from tinytransformer.corpus import generate_corpus
-    from tinytransformer.text import tokenize_en, tokenize_zh
+    from tinytransformer.translation import generate_corpus, tokenize_en, tokenize_zh
     pairs = generate_corpus(seed, count)
     if lang == "en":
         return [tokenize_en(en) for _, en in pairs]
