@@ -6,6 +6,13 @@ keys and values of the earlier positions (its self-attention cache) and of the
 encoder output (its cross-attention cache), so a step costs O(length) instead
 of re-running the whole prefix, O(length^2).
 
+Neither ever emits `<pad>` or `<s>` (the model's pad_id and the bos_id): their
+logits are set to -inf before the softmax, so the probabilities are those of
+the tokens a translation can contain. Both paths see the prefix the same way:
+a decoded prefix has no padding, so no target padding mask is applied, with or
+without the cache - cached and uncached decoding give the same tokens even when
+the start token is the pad id (as in T5).
+
 Choosing the next tokens (argmax, top-k over beams) is bookkeeping on the host
 with NumPy; all model math is tinytensor.
 """
@@ -30,13 +37,25 @@ def _src_array(src_ids):
     return data
 
 
-def _step_logits(model, prefix, memory, memory_mask, cache):
+def _banned(model, bos_id, eos_id, device):
+    """(V,) additive mask: -inf at <pad> and <s>, which never belong in an output."""
+    vocab = model.config.tgt_vocab
+    mask = np.zeros(vocab, dtype=np.float32)
+    for token in {model.pad_id, bos_id} - {eos_id}:
+        if 0 <= token < vocab:
+            mask[token] = -np.inf
+    return tt.tensor(mask, device=device)
+
+
+def _step_logits(model, prefix, memory, memory_mask, cache, banned):
     """Log-probabilities (B, V) of the token after `prefix` (B, t)."""
     if cache is None:
-        logits = model.decode(prefix, memory, memory_mask)
+        # The whole prefix again, with no target padding mask (see the module docstring).
+        x = model.embed(model.tgt_embed, prefix)
+        logits = model.project(model.decoder(x, memory, None, memory_mask))
     else:
         logits = model.decode(prefix[:, -1:], memory, memory_mask, cache, offset=prefix.shape[1] - 1)
-    return tt.log_softmax(logits[:, -1], axis=-1)
+    return tt.log_softmax(logits[:, -1] + banned, axis=-1)
 
 
 @tt.no_grad()
@@ -53,13 +72,14 @@ def greedy_decode(model, src_ids, bos_id, eos_id, max_len=50, use_cache=True,
 def _greedy(model, src_ids, bos_id, eos_id, max_len, use_cache, return_scores):
     src = _src_array(src_ids)
     memory, memory_mask = model.encode(src)
+    banned = _banned(model, bos_id, eos_id, memory.device)
     batch = src.shape[0]
     prefix = np.full((batch, 1), bos_id, dtype=np.int64)
     finished = np.zeros(batch, dtype=bool)
     cache = {} if use_cache else None
     scores = []
     for _ in range(_steps(model, max_len)):
-        log_probs = _step_logits(model, prefix, memory, memory_mask, cache)
+        log_probs = _step_logits(model, prefix, memory, memory_mask, cache, banned)
         scores.append(log_probs.numpy())
         next_ids = np.where(finished, eos_id, scores[-1].argmax(axis=-1))
         prefix = np.concatenate([prefix, next_ids[:, None]], axis=1)
@@ -95,6 +115,7 @@ def _beam(model, src_ids, bos_id, eos_id, beam_size, max_len, length_penalty, us
     # Every sentence becomes beam_size rows: row b * beam_size + k is beam k of sentence b.
     src = np.repeat(src, beam_size, axis=0)
     memory, memory_mask = model.encode(src)
+    banned = _banned(model, bos_id, eos_id, memory.device)
     prefix = np.full((batch * beam_size, 1), bos_id, dtype=np.int64)
     # Only beam 0 is alive at first, so the first step does not pick the same token k times.
     beam_scores = np.full((batch, beam_size), -np.inf)
@@ -105,7 +126,7 @@ def _beam(model, src_ids, bos_id, eos_id, beam_size, max_len, length_penalty, us
 
     max_len = _steps(model, max_len)
     for step in range(1, max_len + 1):
-        log_probs = _step_logits(model, prefix, memory, memory_mask, cache).numpy()
+        log_probs = _step_logits(model, prefix, memory, memory_mask, cache, banned).numpy()
         vocab = log_probs.shape[-1]
         candidates = beam_scores[:, :, None] + log_probs.reshape(batch, beam_size, vocab)
         flat = candidates.reshape(batch, -1)
