@@ -4,12 +4,19 @@
 `gpu`) where CuPy sees a GPU; elsewhere the cuda run is skipped with a reason.
 """
 import importlib
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-import tinytensor as tt
-from tinytensor import backend as _backend
+# tests/tinytensor and tests/tinytransformer have the packages' names and no __init__.py. When
+# pytest is run as `pytest` (not `python -m pytest`), the repository root is not on sys.path,
+# and `import tinytensor` would find the test folder (a namespace package) instead of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import tinytensor as tt  # noqa: E402
+from tinytensor import backend as _backend  # noqa: E402
 
 _tensor_module = importlib.import_module("tinytensor.tensor")  # the module, not tt.tensor()
 

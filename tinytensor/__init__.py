@@ -8,12 +8,13 @@
 """
 from .backend import (cuda_is_available, get_default_device, get_rng_state, manual_seed,
                       set_default_device, set_rng_state)
-from .tensor import (
-    DEFAULT_FLOAT, Function, Parameter, Tensor, bool_, detect_anomaly, enable_grad, float32,
-    float64, grad, int32, int64, is_grad_enabled, no_grad, set_grad_enabled)
+# tensor.py comes first: it imports the engine (autograd.py) and the operations at its end.
+from .tensor import DEFAULT_FLOAT, Parameter, Tensor, bool_, float32, float64, int32, int64
+from .autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
+                       set_grad_enabled)
 from .creation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
-from .ops import OPS
+from .ops import OPS, reference  # reference: the fused operations written plainly
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import draw_graph, render_graph, save_graph  # graphviz is imported only when used
 

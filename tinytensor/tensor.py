@@ -1,91 +1,20 @@
-"""The Tensor, the Function every operation is made of, and the backward engine.
+"""The Tensor: an n-dimensional array that can remember how it was computed.
 
-A Tensor wraps a backend array (`.data`). When an operation runs on tensors
-that require a gradient, its Function object remembers the inputs, and the
-output tensor points back at it through `.grad_fn`: that chain of Functions is
-the computation graph. `backward()` walks it from the output back to the
-leaves, asking each Function for the gradient of its inputs (the chain rule).
+A Tensor wraps a backend array (`.data`, NumPy or CuPy). A tensor made by an
+operation points back at that operation's Function through `.grad_fn`; leaves
+(tensors you made yourself) have none. `backward()` hands the graph to the
+engine in autograd.py, which fills in the leaves' `.grad`.
+
+Read this file for what a tensor holds and offers; autograd.py for how its
+gradients are computed; ops/ for the operations themselves.
 """
-import heapq
-import itertools
-import weakref
-
 import numpy as np
 
 from . import backend
 
 
 # ----------------------------------------------------------------------------
-# Global switches: gradient recording and anomaly detection
-# ----------------------------------------------------------------------------
-class _Mode:
-    grad_enabled = True
-    detect_anomaly = False
-
-
-class set_grad_enabled:
-    """Turn graph recording on or off, as a context manager or a decorator."""
-
-    def __init__(self, mode):
-        self.mode = bool(mode)
-
-    def __enter__(self):
-        self.previous = _Mode.grad_enabled
-        _Mode.grad_enabled = self.mode
-
-    def __exit__(self, *exc):
-        _Mode.grad_enabled = self.previous
-
-    def __call__(self, func):
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):
-                return func(*args, **kwargs)
-        wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
-        return wrapper
-
-
-class no_grad(set_grad_enabled):
-    """Run without recording a graph: inference, optimizer steps, evaluation."""
-
-    def __init__(self):
-        super().__init__(False)
-
-
-class enable_grad(set_grad_enabled):
-    """Record a graph again inside a `no_grad` block."""
-
-    def __init__(self):
-        super().__init__(True)
-
-
-def is_grad_enabled():
-    return _Mode.grad_enabled
-
-
-class detect_anomaly:
-    """Check every forward and backward result for NaN/Inf and name the culprit."""
-
-    def __enter__(self):
-        self.previous = _Mode.detect_anomaly
-        _Mode.detect_anomaly = True
-
-    def __exit__(self, *exc):
-        _Mode.detect_anomaly = self.previous
-
-
-def _check_finite(array, where, fn, inputs):
-    if array is None or array.dtype.kind != "f":
-        return
-    xp = backend.get_array_module(array)
-    if not bool(xp.isfinite(array).all()):
-        shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
-        raise FloatingPointError(
-            f"{type(fn).__name__} produced NaN or Inf in its {where} "
-            f"(input shapes {shapes}, result shape {tuple(array.shape)})")
-
-
-# ----------------------------------------------------------------------------
-# dtypes
+# dtypes, and turning values into arrays and tensors
 # ----------------------------------------------------------------------------
 float32, float64 = np.dtype("float32"), np.dtype("float64")
 int32, int64, bool_ = np.dtype("int32"), np.dtype("int64"), np.dtype("bool")
@@ -114,6 +43,32 @@ def as_array(data, dtype=None, device=None):
     return backend.to_device(array, target)
 
 
+def as_tensors(inputs, op_name):
+    """An operation's inputs as tensors on one device: Python scalars become
+    tensors of their partner's dtype; tensors on different devices are an error."""
+    reference = next((x for x in inputs if isinstance(x, Tensor)), None)
+    if reference is None:
+        return tuple(Tensor(x) for x in inputs)
+    if all(isinstance(x, Tensor) for x in inputs):
+        tensors = inputs
+    else:
+        tensors = tuple(x if isinstance(x, Tensor) else _scalar_like(x, reference) for x in inputs)
+    device = reference.device
+    for x in tensors:
+        if x.device != device:
+            raise RuntimeError(f"{op_name}: tensors on different devices, {device} and "
+                               f"{x.device}; move them with .to(device) first")
+    return tensors
+
+
+def _scalar_like(value, reference):
+    """A Python number as a tensor of the reference's dtype: no silent upcast."""
+    dtype = reference.dtype
+    if dtype.kind not in "fc" and isinstance(value, float):
+        dtype = DEFAULT_FLOAT
+    return Tensor(backend.xp_for(reference.device).asarray(value, dtype=dtype))
+
+
 # ----------------------------------------------------------------------------
 # Tensor
 # ----------------------------------------------------------------------------
@@ -132,7 +87,18 @@ class Tensor:
         self._hooks = []
         self.requires_grad = requires_grad
 
-    # -- attributes ---------------------------------------------------------
+    @staticmethod
+    def _wrap(array):
+        """A tensor around `array`, which is already a backend array: how every
+        operation makes its output, without as_array's conversions."""
+        out = Tensor.__new__(Tensor)
+        out.data, out.grad, out.grad_fn, out.name = array, None, None, None
+        out._requires_grad, out._retains_grad, out._hooks = False, False, []
+        return out
+
+    # ------------------------------------------------------------------------
+    # Attributes
+    # ------------------------------------------------------------------------
     @property
     def requires_grad(self):
         return self._requires_grad
@@ -199,14 +165,11 @@ class Tensor:
         device = backend.check_device(device) if device is not None else self.device
         if device == self.device and (dtype is None or np.dtype(dtype) == self.dtype):
             return self
+        out = self
         if dtype is not None and np.dtype(dtype) != self.dtype:
-            from .ops import cast
-            out = cast(self, dtype)
-        else:
-            out = self
+            out = ops.cast(out, dtype)
         if device != self.device:
-            from .ops import to_device
-            out = to_device(out, device)
+            out = ops.to_device(out, device)
         return out
 
     def cpu(self):
@@ -235,7 +198,9 @@ class Tensor:
             extras.append("requires_grad=True")
         return f"tensor({body}, {', '.join(extras)})"
 
-    # -- gradients ----------------------------------------------------------
+    # ------------------------------------------------------------------------
+    # Gradients
+    # ------------------------------------------------------------------------
     def retain_grad(self):
         """Keep `.grad` on this non-leaf tensor after backward (leaves always keep it)."""
         self._retains_grad = True
@@ -257,7 +222,109 @@ class Tensor:
     def zero_grad(self):
         self.grad = None
 
-    # -- in-place updates, for optimizers (PyTorch's names) ------------------------
+    def _ones_like(self):
+        """The gradient that starts backward from a scalar: d(self)/d(self) = 1."""
+        return Tensor(backend.xp_for(self.device).ones(self.data.shape, dtype=self.dtype))
+
+    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+        """Compute the gradient of this tensor with respect to every leaf that
+        requires grad, adding it to their `.grad`."""
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad "
+                               "(no input of its graph has requires_grad=True)")
+        if gradient is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar, but this tensor has shape "
+                    f"{self.shape}; pass gradient= a tensor of that shape")
+            gradient = self._ones_like()
+        gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
+        if gradient.shape != self.shape:
+            raise ValueError(f"backward(): gradient shape {gradient.shape} does not match "
+                             f"tensor shape {self.shape}")
+        run_backward([self], [gradient], retain_graph or create_graph, create_graph)
+
+    # ------------------------------------------------------------------------
+    # Operators (the operations live in tinytensor/ops)
+    # ------------------------------------------------------------------------
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __pow__(self, other): return ops.pow(self, other)
+    def __rpow__(self, other): return ops.pow(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __getitem__(self, index): return ops.getitem(self, index)
+
+    # Comparisons give boolean tensors and have no gradient.
+    def _compare(self, other, op):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor(op(self.data, other))
+
+    def __eq__(self, other): return self._compare(other, lambda a, b: a == b)
+    def __ne__(self, other): return self._compare(other, lambda a, b: a != b)
+    def __lt__(self, other): return self._compare(other, lambda a, b: a < b)
+    def __le__(self, other): return self._compare(other, lambda a, b: a <= b)
+    def __gt__(self, other): return self._compare(other, lambda a, b: a > b)
+    def __ge__(self, other): return self._compare(other, lambda a, b: a >= b)
+    __hash__ = object.__hash__  # tensors are used as dict keys by identity
+
+    def __bool__(self):
+        if self.size != 1:
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.item())
+
+    def __float__(self): return float(self.item())
+    def __int__(self): return int(self.item())
+
+    # ------------------------------------------------------------------------
+    # Methods that read like PyTorch
+    # ------------------------------------------------------------------------
+    def exp(self): return ops.exp(self)
+    def log(self): return ops.log(self)
+    def sqrt(self): return ops.sqrt(self)
+    def abs(self): return ops.abs(self)
+    def tanh(self): return ops.tanh(self)
+    def sigmoid(self): return ops.sigmoid(self)
+    def relu(self): return ops.relu(self)
+    def clip(self, min=None, max=None): return ops.clip(self, min, max)
+    clamp = clip
+    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
+    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
+    def max(self, axis=None, keepdims=False): return ops.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return ops.min(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, correction=1): return ops.var(self, axis, keepdims, correction)
+    def logsumexp(self, axis=None, keepdims=False): return ops.logsumexp(self, axis, keepdims)
+    def softmax(self, axis=-1): return ops.softmax(self, axis)
+    def log_softmax(self, axis=-1): return ops.log_softmax(self, axis)
+    def argmax(self, axis=None): return Tensor(self.data.argmax(axis=axis))
+    def reshape(self, *shape): return ops.reshape(self, _shape_arg(shape))
+    view = reshape
+    def transpose(self, *axes): return ops.transpose(self, _shape_arg(axes) or None)
+    def permute(self, *axes): return ops.transpose(self, _shape_arg(axes))
+    def swapaxes(self, a, b): return ops.swapaxes(self, a, b)
+    def squeeze(self, axis=None): return ops.squeeze(self, axis)
+    def unsqueeze(self, axis): return ops.unsqueeze(self, axis)
+    def expand(self, *shape): return ops.broadcast_to(self, _shape_arg(shape))
+    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
+    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
+    def split(self, size_or_sizes, axis=0): return ops.split(self, size_or_sizes, axis)
+    def chunk(self, chunks, axis=0): return ops.chunk(self, chunks, axis)
+
+    @property
+    def T(self):
+        return ops.transpose(self, None)
+
+    # ------------------------------------------------------------------------
+    # In-place updates, for optimizers (PyTorch's names; they record no graph)
+    # ------------------------------------------------------------------------
     def _check_in_place(self, op):
         if _Mode.grad_enabled and self.requires_grad:
             raise RuntimeError(f"{op}: a tensor that requires grad cannot be changed in place while "
@@ -338,98 +405,6 @@ class Tensor:
         backend.scatter_add(self.data, index, source)
         return self
 
-    def backward(self, gradient=None, retain_graph=False, create_graph=False):
-        """Compute the gradient of this tensor with respect to every leaf that
-        requires grad, adding it to their `.grad`."""
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad "
-                               "(no input of its graph has requires_grad=True)")
-        if gradient is None:
-            if self.size != 1:
-                raise RuntimeError(
-                    f"backward() without a gradient needs a scalar, but this tensor has shape "
-                    f"{self.shape}; pass gradient= a tensor of that shape")
-            gradient = Tensor(backend.xp_for(self.device).ones(self.data.shape, dtype=self.dtype))
-        gradient = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype)
-        if gradient.shape != self.shape:
-            raise ValueError(f"backward(): gradient shape {gradient.shape} does not match "
-                             f"tensor shape {self.shape}")
-        run_backward([self], [gradient], retain_graph or create_graph, create_graph)
-
-    # -- operators (the operations live in tinytensor/ops) --------------------
-    def __add__(self, other): return ops.add(self, other)
-    def __radd__(self, other): return ops.add(other, self)
-    def __sub__(self, other): return ops.sub(self, other)
-    def __rsub__(self, other): return ops.sub(other, self)
-    def __mul__(self, other): return ops.mul(self, other)
-    def __rmul__(self, other): return ops.mul(other, self)
-    def __truediv__(self, other): return ops.div(self, other)
-    def __rtruediv__(self, other): return ops.div(other, self)
-    def __pow__(self, other): return ops.pow(self, other)
-    def __rpow__(self, other): return ops.pow(other, self)
-    def __matmul__(self, other): return ops.matmul(self, other)
-    def __rmatmul__(self, other): return ops.matmul(other, self)
-    def __neg__(self): return ops.neg(self)
-    def __getitem__(self, index): return ops.getitem(self, index)
-
-    # Comparisons give boolean tensors and have no gradient.
-    def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(op(self.data, other))
-
-    def __eq__(self, other): return self._compare(other, lambda a, b: a == b)
-    def __ne__(self, other): return self._compare(other, lambda a, b: a != b)
-    def __lt__(self, other): return self._compare(other, lambda a, b: a < b)
-    def __le__(self, other): return self._compare(other, lambda a, b: a <= b)
-    def __gt__(self, other): return self._compare(other, lambda a, b: a > b)
-    def __ge__(self, other): return self._compare(other, lambda a, b: a >= b)
-    __hash__ = object.__hash__  # tensors are used as dict keys by identity
-
-    def __bool__(self):
-        if self.size != 1:
-            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
-        return bool(self.item())
-
-    def __float__(self): return float(self.item())
-    def __int__(self): return int(self.item())
-
-    # -- methods that read like PyTorch ---------------------------------------
-    def exp(self): return ops.exp(self)
-    def log(self): return ops.log(self)
-    def sqrt(self): return ops.sqrt(self)
-    def abs(self): return ops.abs(self)
-    def tanh(self): return ops.tanh(self)
-    def sigmoid(self): return ops.sigmoid(self)
-    def relu(self): return ops.relu(self)
-    def clip(self, min=None, max=None): return ops.clip(self, min, max)
-    clamp = clip
-    def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
-    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return ops.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return ops.min(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, correction=1): return ops.var(self, axis, keepdims, correction)
-    def logsumexp(self, axis=None, keepdims=False): return ops.logsumexp(self, axis, keepdims)
-    def softmax(self, axis=-1): return ops.softmax(self, axis)
-    def log_softmax(self, axis=-1): return ops.log_softmax(self, axis)
-    def argmax(self, axis=None): return Tensor(self.data.argmax(axis=axis))
-    def reshape(self, *shape): return ops.reshape(self, _shape_arg(shape))
-    view = reshape
-    def transpose(self, *axes): return ops.transpose(self, _shape_arg(axes) or None)
-    def permute(self, *axes): return ops.transpose(self, _shape_arg(axes))
-    def swapaxes(self, a, b): return ops.swapaxes(self, a, b)
-    def squeeze(self, axis=None): return ops.squeeze(self, axis)
-    def unsqueeze(self, axis): return ops.unsqueeze(self, axis)
-    def expand(self, *shape): return ops.broadcast_to(self, _shape_arg(shape))
-    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
-    def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
-    def split(self, size_or_sizes, axis=0): return ops.split(self, size_or_sizes, axis)
-    def chunk(self, chunks, axis=0): return ops.chunk(self, chunks, axis)
-
-    @property
-    def T(self):
-        return ops.transpose(self, None)
-
 
 def _shape_arg(args):
     """Accept both t.reshape(2, 3) and t.reshape((2, 3))."""
@@ -448,214 +423,6 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# ----------------------------------------------------------------------------
-# Function: one node of the graph
-# ----------------------------------------------------------------------------
-class Function:
-    """One operation: `forward` computes on raw arrays, `backward` maps the
-    output's gradient to the inputs' gradients.
-
-    Backward is written with Tensor operations, so that with
-    `create_graph=True` the gradient is itself part of a graph and can be
-    differentiated again. Fused operations whose backward works on raw arrays
-    for speed set `twice_differentiable = False`.
-
-    Attributes kept for backward: `inputs` (the input tensors), `output` (a
-    weak reference to the output tensor) and whatever `forward` saves on self.
-    """
-
-    twice_differentiable = True
-
-    def __call__(self, *inputs):
-        inputs = _as_tensors(inputs, type(self).__name__)
-        y = self.forward(*[x.data for x in inputs])
-        if _Mode.detect_anomaly:
-            _check_finite(y, "forward", self, inputs)
-        out = Tensor.__new__(Tensor)  # skip __init__: y is already a backend array
-        out.data, out.grad, out.grad_fn, out.name = y, None, None, None
-        out._requires_grad, out._retains_grad, out._hooks = False, False, []
-        if _Mode.grad_enabled and any(x._requires_grad for x in inputs) and y.dtype.kind == "f":
-            out._requires_grad = True
-            out.grad_fn = self
-            self.inputs = inputs
-            self.output = weakref.ref(out)
-            self.generation = 1 + max(x.grad_fn.generation if x.grad_fn else 0 for x in inputs)
-        return out
-
-    def forward(self, *arrays):
-        raise NotImplementedError
-
-    def backward(self, grad_output):
-        """Return the gradient of each input (a Tensor, or None for no gradient)."""
-        raise NotImplementedError
-
-    def release(self):
-        """Drop everything saved for backward, so its memory returns."""
-        generation = self.generation
-        self.__dict__.clear()
-        self.inputs, self.generation = None, generation
-
-    def __repr__(self):
-        return f"<{type(self).__name__}>"
-
-
-def _as_tensors(inputs, op_name):
-    """Wrap Python scalars in tensors of their partner's dtype, check devices."""
-    reference = next((x for x in inputs if isinstance(x, Tensor)), None)
-    if reference is None:
-        return tuple(Tensor(x) for x in inputs)
-    if all(isinstance(x, Tensor) for x in inputs):
-        tensors = inputs
-    else:
-        tensors = tuple(x if isinstance(x, Tensor) else _scalar_like(x, reference) for x in inputs)
-    device = reference.device
-    for x in tensors:
-        if x.device != device:
-            raise RuntimeError(f"{op_name}: tensors on different devices, {device} and "
-                               f"{x.device}; move them with .to(device) first")
-    return tensors
-
-
-def _scalar_like(value, reference):
-    """A Python number as a tensor of the reference's dtype: no silent upcast."""
-    dtype = reference.dtype
-    if dtype.kind not in "fc" and isinstance(value, float):
-        dtype = DEFAULT_FLOAT
-    return Tensor(backend.xp_for(reference.device).asarray(value, dtype=dtype))
-
-
-# ----------------------------------------------------------------------------
-# The backward engine
-# ----------------------------------------------------------------------------
-def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
-    """Propagate gradients from `roots` back through the graph.
-
-    Functions are visited in decreasing generation (a Function always has a
-    higher generation than the Functions that made its inputs), so when a
-    Function is visited, every use of its output has already sent its
-    gradient. The visit order comes from a heap, not recursion, so a chain of
-    any length works.
-
-    With `inputs` given (tinytensor.grad), their gradients are returned instead
-    of being added to `.grad`.
-    """
-    from .ops import cast, sum_to  # undoing broadcasting happens here, in one place
-
-    wanted = {id(t): t for t in inputs} if inputs is not None else None
-    pending = {}      # Function -> [its output tensor, gradient summed so far]
-    leaf_grads = {}   # id(leaf) -> [leaf, gradient summed so far]
-    heap, order = [], itertools.count()
-
-    def send(tensor, grad):
-        if tensor.grad_fn is None:
-            slot = leaf_grads.get(id(tensor))
-            if slot is None:
-                leaf_grads[id(tensor)] = [tensor, grad]
-            else:
-                slot[1] = slot[1] + grad
-            return
-        fn = tensor.grad_fn
-        slot = pending.get(fn)
-        if slot is None:
-            pending[fn] = [tensor, grad]
-            heapq.heappush(heap, (-fn.generation, next(order), fn))
-        else:
-            slot[1] = slot[1] + grad
-
-    with set_grad_enabled(create_graph):
-        for root, grad in zip(roots, root_grads):
-            send(root, grad)
-        while heap:
-            fn = heapq.heappop(heap)[2]
-            output, grad = pending.pop(fn)
-            if fn.inputs is None:
-                raise RuntimeError(
-                    f"trying to backward through {type(fn).__name__} a second time: its graph "
-                    "was freed by the first backward(); pass retain_graph=True to keep it")
-            grad = _apply_hooks(output, grad)
-            if output._retains_grad:
-                kept = grad if create_graph else grad.detach()
-                output.grad = kept if output.grad is None else output.grad + kept
-            if wanted is not None and id(output) in wanted:
-                leaf_grads[id(output)] = [output, grad]
-            if create_graph and not fn.twice_differentiable:
-                raise RuntimeError(
-                    f"{type(fn).__name__} is a fused operation whose backward is not "
-                    "differentiable; create_graph=True cannot go through it")
-            anomaly, _Mode.detect_anomaly = _Mode.detect_anomaly, False
-            try:  # anomaly mode checks what fn's backward returns, naming fn, not each step
-                input_grads = fn.backward(grad)
-            finally:
-                _Mode.detect_anomaly = anomaly
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            for x, gx in zip(fn.inputs, input_grads):
-                if gx is None or not x._requires_grad:
-                    continue
-                if gx.shape != x.shape:
-                    gx = sum_to(gx, x.shape)
-                if gx.dtype != x.dtype:  # float32 * float64: each input's gradient keeps its dtype
-                    gx = cast(gx, x.dtype)
-                if _Mode.detect_anomaly:
-                    _check_finite(gx.data, "backward", fn, fn.inputs)
-                send(x, gx)
-            if not retain_graph:
-                fn.release()
-
-    for slot in leaf_grads.values():
-        if slot[0].grad_fn is None:  # a non-leaf's hooks already ran above
-            slot[1] = _apply_hooks(slot[0], slot[1])
-    if wanted is not None:
-        return [leaf_grads[id(t)][1] if id(t) in leaf_grads else None for t in inputs]
-    handed_out = set()
-    for leaf, grad in leaf_grads.values():
-        if not create_graph:
-            # A leaf's .grad is its own writable array: backward may send one array to two
-            # leaves (x + y), or a read-only broadcast view (the backward of a sum).
-            data = grad.data
-            if id(data) in handed_out or not data.flags.c_contiguous or not getattr(
-                    data.flags, "writeable", True):
-                data = data.copy()
-            handed_out.add(id(data))
-            grad = Tensor(data)
-        leaf.grad = grad if leaf.grad is None else leaf.grad + grad
-    return None
-
-
-def _apply_hooks(tensor, grad):
-    for hook in tensor._hooks:
-        replaced = hook(grad)
-        if replaced is not None:
-            grad = replaced
-    return grad
-
-
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
-    """The gradients of `outputs` with respect to `inputs`, returned as a list
-    (the inputs' `.grad` is left alone), as `torch.autograd.grad`."""
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
-    seeds = []
-    for out, g in zip(outputs, grad_outputs):
-        if g is None:
-            if out.size != 1:
-                raise RuntimeError(f"grad(): output of shape {out.shape} is not a scalar; "
-                                   "pass grad_outputs")
-            g = Tensor(backend.xp_for(out.device).ones(out.data.shape, dtype=out.dtype))
-        seeds.append(g)
-    retain = create_graph if retain_graph is None else retain_graph
-    grads = run_backward(outputs, seeds, retain, create_graph, inputs=inputs)
-    for t, g in zip(inputs, grads):
-        if g is None and not allow_unused:
-            raise RuntimeError(f"grad(): an input of shape {t.shape} was not used to compute "
-                               "the outputs; pass allow_unused=True to get None for it")
-    return grads[0] if single else grads
-
-
-from . import ops  # noqa: E402  (ops import Tensor and Function from here)
+# autograd.py and ops/ build on Tensor, so they are imported once it exists.
+from .autograd import _Mode, run_backward  # noqa: E402
+from . import ops  # noqa: E402

@@ -3,6 +3,9 @@
 `OPS` maps each public operation's name to its function. The test suite
 iterates over it, so an operation added here without a gradient check fails
 the tests.
+
+`reference` holds plain versions of the fused operations of nn.py, made of
+the operations here; they are not operations of their own, so not in OPS.
 """
 OPS = {}
 
@@ -19,3 +22,4 @@ from .shape import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
 from .linalg import *  # noqa: E402,F401,F403
 from .nn import *  # noqa: E402,F401,F403
+from . import reference  # noqa: E402,F401

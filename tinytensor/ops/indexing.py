@@ -5,7 +5,8 @@ integer array may read the same position twice; those gradients must add up,
 so such indices scatter with `scatter_add` rather than plain assignment.
 """
 from .. import backend
-from ..tensor import Function, Tensor
+from ..autograd import Function
+from ..tensor import Tensor
 from . import register
 
 __all__ = ["getitem", "take"]
@@ -30,7 +31,16 @@ def has_integer_array(index):
     return any(hasattr(i, "dtype") and i.dtype.kind in "iu" for i in items)
 
 
+# ----------------------------------------------------------------------------
+# x[index]
+# ----------------------------------------------------------------------------
 class GetItem(Function):
+    """Read x at an index: ints, slices, None, Ellipsis, integer arrays, boolean masks.
+
+    forward:  y = x[index]                    (the shape the index gives)
+    backward: dx = zeros of x's shape, with gy added at index (GetItemGrad)
+    """
+
     def __init__(self, index):
         self.index = index
 
@@ -42,9 +52,22 @@ class GetItem(Function):
         return GetItemGrad(self.index, x.shape)(gy)
 
 
+@register
+def getitem(x, index):
+    """x[index] with ints, slices, None, Ellipsis, integer arrays or boolean masks."""
+    index = normalize_index(index, x.device)
+    try:
+        return GetItem(index)(x)
+    except IndexError as error:
+        raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {error}") from None
+
+
 class GetItemGrad(Function):
-    """The backward of x[index]: a zero tensor of x's shape with gy added at index.
-    Its own backward reads gy back with the same index (for second derivatives)."""
+    """The backward of x[index], a Function of its own so it can be differentiated again.
+
+    forward:  y = zeros(shape);  y[index] += g      (repeated positions add up)
+    backward: dg = gy[index]
+    """
 
     def __init__(self, index, shape):
         self.index, self.shape = index, shape
@@ -61,12 +84,17 @@ class GetItemGrad(Function):
         return getitem(ggx, self.index)
 
 
+# ----------------------------------------------------------------------------
+# The embedding lookup
+# ----------------------------------------------------------------------------
 class Take(Function):
     """Rows of `weight` picked by integer `ids`: the embedding lookup.
 
-    weight: (num_embeddings, dim), ids: any shape of ints -> ids.shape + (dim,).
-    Backward adds each output row's gradient into the row it came from, in one
-    vectorized scatter (repeated ids accumulate)."""
+    forward:  y = weight[ids]         weight (num_embeddings, dim) -> ids.shape + (dim,)
+    backward: dweight = zeros;  dweight[ids[i]] += gy[i]   (one scatter; repeated ids add up)
+
+    Fused: its backward scatters on raw arrays, so it is not twice differentiable.
+    """
     twice_differentiable = False
 
     def __init__(self, ids):
@@ -84,18 +112,13 @@ class Take(Function):
 
 
 @register
-def getitem(x, index):
-    """x[index] with ints, slices, None, Ellipsis, integer arrays or boolean masks."""
-    index = normalize_index(index, x.device)
-    try:
-        return GetItem(index)(x)
-    except IndexError as error:
-        raise IndexError(f"getitem: index {index!r} does not fit shape {x.shape}: {error}") from None
-
-
-@register
 def take(weight, ids):
     """weight[ids] for a 2-D weight and integer ids (embedding lookup)."""
+    return Take(check_take_args(weight, ids))(weight)
+
+
+def check_take_args(weight, ids):
+    """The ids as a backend array, after checking them against the weight."""
     ids = ids.data if isinstance(ids, Tensor) else backend.xp_for(weight.device).asarray(ids)
     if ids.dtype.kind not in "iu":
         raise TypeError(f"take: ids must be integers, got dtype {ids.dtype}")
@@ -104,4 +127,4 @@ def take(weight, ids):
     if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
         raise IndexError(f"take: ids must be in [0, {weight.shape[0]}), got values from "
                          f"{int(ids.min())} to {int(ids.max())}")
-    return Take(ids)(weight)
+    return ids

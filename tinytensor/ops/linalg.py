@@ -1,6 +1,6 @@
 """Matrix multiplication, with NumPy's rules for 1-D and batched operands."""
 from .. import backend
-from ..tensor import Function
+from ..autograd import Function
 from . import register
 from .shape import swapaxes, unsqueeze, squeeze
 
@@ -8,8 +8,11 @@ __all__ = ["matmul"]
 
 
 class MatMul(Function):
-    """C = A @ B for A (..., n, k) and B (..., k, m); batch axes broadcast.
-    dC/dA = G @ B^T and dC/dB = A^T @ G (the engine sums broadcast batch axes)."""
+    """Matrix product, batch axes broadcast (the engine sums them back in backward).
+
+    forward:  y = a @ b              a (..., n, k), b (..., k, m) -> y (..., n, m)
+    backward: da = gy @ b^T,  db = a^T @ gy
+    """
 
     def forward(self, a, b):
         return backend.get_array_module(a).matmul(a, b)

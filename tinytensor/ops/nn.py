@@ -6,19 +6,27 @@ being built from many small operations. That saves time and memory, and each
 is still checked against finite differences in the tests. Their backward is
 not itself differentiable (`twice_differentiable = False`); those built from
 other operations (log_sigmoid, the losses made from it, dropout) are.
+
+reference.py writes each fused operation plainly, from primitive operations:
+read it for what they compute, this file for how they do it fast.
 """
 import math
 
 from .. import backend
-from ..tensor import Function, Tensor
+from ..autograd import Function
+from ..tensor import Tensor
 from . import register
 from .elementwise import constant, sigmoid
 from .reduction import mean, sum
+from .shape import reshape
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "dropout", "mse_loss",
            "log_sigmoid", "binary_cross_entropy_with_logits", "scaled_dot_product_attention"]
 
 
+# ----------------------------------------------------------------------------
+# Softmax and log-softmax
+# ----------------------------------------------------------------------------
 def stable_softmax(x, axis):
     """exp(x - max) / sum: the max shift keeps exp from overflowing. A slice that
     is entirely -inf (fully masked) gives zeros instead of NaN."""
@@ -39,6 +47,11 @@ def softmax_backward(y, gy, axis):
 
 
 class Softmax(Function):
+    """Softmax along an axis (fused); a slice that is all -inf gives zeros.
+
+    forward:  y = exp(x - max(x)) / sum(exp(x - max(x)))
+    backward: dx = y * (gy - sum(gy * y))
+    """
     twice_differentiable = False
 
     def __init__(self, axis):
@@ -52,8 +65,18 @@ class Softmax(Function):
         return Tensor(softmax_backward(self.y, gy.data, self.axis))
 
 
+@register
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along `axis`, computed without overflow."""
+    return Softmax(axis)(x)
+
+
 class LogSoftmax(Function):
-    """log_softmax(x) = x - logsumexp(x); backward: dx = gy - softmax(x) * sum(gy)."""
+    """Log of the softmax along an axis (fused), without overflow or log(0).
+
+    forward:  y = x - logsumexp(x)
+    backward: dx = gy - exp(y) * sum(gy)
+    """
     twice_differentiable = False
 
     def __init__(self, axis):
@@ -72,14 +95,24 @@ class LogSoftmax(Function):
         return Tensor(g - xp.exp(self.y) * g.sum(axis=self.axis, keepdims=True))
 
 
-class CrossEntropy(Function):
-    """Softmax cross-entropy of logits (N, C) against integer targets (N,).
+@register
+def log_softmax(x, axis=-1):
+    """log(softmax(x)) along `axis`, computed without overflow or log(0)."""
+    return LogSoftmax(axis)(x)
 
-    With label smoothing e, the target distribution is (1 - e) on the true
-    class plus e / C on every class, so
-        loss_i = (1 - e) * (-log p[i, t_i]) + e * mean_c(-log p[i, c]).
+
+# ----------------------------------------------------------------------------
+# Cross-entropy
+# ----------------------------------------------------------------------------
+class CrossEntropy(Function):
+    """Softmax cross-entropy of logits (N, C) against integer targets t (N,), fused.
+
+    forward:  loss_i = (1 - e) * (-log p[i, t_i]) + e * mean_c(-log p[i, c]),
+              p = softmax(logits), e = label smoothing;  reduced to () unless "none"
+    backward: dlogits = (p - q) * gy,  q = (1 - e) * onehot(t) + e / C
+              (divided by the count of targets for "mean")
+
     Targets equal to ignore_index contribute nothing and are not counted.
-    The gradient with respect to the logits is p - target_distribution.
     """
     twice_differentiable = False
 
@@ -129,11 +162,52 @@ class CrossEntropy(Function):
         return Tensor(g * gy.data)
 
 
-class LayerNorm(Function):
-    """y = (x - mean) / sqrt(var + eps) * weight + bias over the last axis.
+@register
+def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
+    """Cross-entropy between logits (..., C) and integer class targets (...).
 
-    With xhat the normalized input and r = 1/sqrt(var + eps), the input
-    gradient is r * (g - mean(g) - xhat * mean(g * xhat)) where g = gy * weight.
+    The class axis is the last one (flatten a (batch, time, C) output or pass
+    it as is). `ignore_index` targets are skipped; `label_smoothing` mixes the
+    one-hot target with the uniform distribution; `reduction` is "mean" (over
+    the targets that are not ignored), "sum" or "none".
+    """
+    targets = check_cross_entropy_args(logits, targets, ignore_index, label_smoothing, reduction)
+    loss = CrossEntropy(targets.reshape(-1), ignore_index, label_smoothing, reduction)(
+        reshape(logits, (-1, logits.shape[-1])))
+    return reshape(loss, targets.shape) if reduction == "none" else loss
+
+
+def check_cross_entropy_args(logits, targets, ignore_index, label_smoothing, reduction):
+    """The targets as a backend array, after checking every argument of cross_entropy."""
+    targets = targets.data if isinstance(targets, Tensor) else backend.xp_for(
+        logits.device).asarray(targets)
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {targets.dtype}")
+    if logits.shape[:-1] != targets.shape:
+        raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape "
+                         f"{logits.shape[:-1]}, got {targets.shape}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    classes = logits.shape[-1]
+    flat = targets.reshape(-1)
+    real = flat[flat != ignore_index]
+    if real.size and (int(real.min()) < 0 or int(real.max()) >= classes):
+        raise IndexError(f"cross_entropy: targets must be in [0, {classes}) or ignore_index "
+                         f"({ignore_index}), got values from {int(real.min())} to {int(real.max())}")
+    return targets
+
+
+# ----------------------------------------------------------------------------
+# Layer norm
+# ----------------------------------------------------------------------------
+class LayerNorm(Function):
+    """Normalize over the last axis, then scale and shift (fused).
+
+    forward:  y = xhat * weight + bias,  xhat = (x - mean(x)) * r,  r = 1 / sqrt(var(x) + eps)
+    backward: dx = r * (g - mean(g) - xhat * mean(g * xhat)),  g = gy * weight
+              dweight = sum(gy * xhat),  dbias = sum(gy)     (over all but the last axis)
     """
     twice_differentiable = False
 
@@ -162,9 +236,36 @@ class LayerNorm(Function):
         return Tensor(gx), gw if gw is None else Tensor(gw), gb if gb is None else Tensor(gb)
 
 
+@register
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last axis to mean 0 and variance 1, then scale by
+    `weight` and shift by `bias` (each of shape (D,), optional)."""
+    check_layer_norm_args(x, weight, bias)
+    dim = x.shape[-1]
+    xp = backend.xp_for(x.device)
+    weight = weight if weight is not None else Tensor(xp.ones(dim, dtype=x.dtype))
+    bias = bias if bias is not None else Tensor(xp.zeros(dim, dtype=x.dtype))
+    return LayerNorm(eps)(x, weight, bias)
+
+
+def check_layer_norm_args(x, weight, bias):
+    """weight and bias, when given, must have shape (D,) for an input (..., D)."""
+    dim = x.shape[-1]
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (dim,):
+            raise ValueError(f"layer_norm: {name} must have shape ({dim},) for input "
+                             f"{x.shape}, got {t.shape}")
+
+
+# ----------------------------------------------------------------------------
+# Dropout
+# ----------------------------------------------------------------------------
 class Dropout(Function):
-    """Zero each element with probability p and scale the rest by 1/(1-p), so
-    the expected value is unchanged. The mask comes from the seeded generator."""
+    """Zero each element with probability p, scale the rest to keep the expectation.
+
+    forward:  y = x * m,   m = [u >= p] / (1 - p),  u uniform in [0, 1) (seeded generator)
+    backward: dx = gy * m
+    """
 
     def __init__(self, p):
         self.p = p
@@ -179,9 +280,46 @@ class Dropout(Function):
         return gy * constant(self.mask)
 
 
+@register
+def dropout(x, p=0.5, training=True):
+    """Randomly zero elements with probability p during training (identity otherwise)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0
+    return Dropout(p)(x)
+
+
+# ----------------------------------------------------------------------------
+# Regression and binary losses
+# ----------------------------------------------------------------------------
+def reduce_loss(losses, reduction):
+    if reduction == "mean":
+        return mean(losses)
+    if reduction == "sum":
+        return sum(losses)
+    if reduction == "none":
+        return losses
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+@register
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error (input - target)^2."""
+    if input.shape != target.shape:
+        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
+    diff = input - target
+    return reduce_loss(diff * diff, reduction)
+
+
 class LogSigmoid(Function):
-    """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), stable for any x.
-    Its derivative is sigmoid(-x)."""
+    """log(sigmoid(x)), stable for any x.
+
+    forward:  y = min(x, 0) - log(1 + exp(-|x|))
+    backward: dx = gy * sigmoid(-x)
+    """
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -191,13 +329,31 @@ class LogSigmoid(Function):
         return gy * sigmoid(-self.inputs[0])
 
 
-class Attention(Function):
-    """softmax(Q K^T / sqrt(d_k)) V in one step, for Q (..., Lq, d_k),
-    K (..., Lk, d_k), V (..., Lk, d_v); masked scores are excluded.
+@register
+def log_sigmoid(x):
+    """log(sigmoid(x)), stable for large |x| (the Word2Vec loss is made of it)."""
+    return LogSigmoid()(x)
 
-    Backward, with S the scaled scores and P = softmax(S):
-        dV = P^T dO,  dP = dO V^T,  dS = P * (dP - sum(dP * P)),
-        dQ = dS K / sqrt(d_k),  dK = dS^T Q / sqrt(d_k).
+
+@register
+def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
+    """-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), computed from the
+    logits x without overflow as (1 - t) x - log_sigmoid(x)."""
+    if not isinstance(targets, Tensor):
+        targets = Tensor(backend.xp_for(logits.device).asarray(targets, dtype=logits.dtype))
+    return reduce_loss((1 - targets) * logits - log_sigmoid(logits), reduction)
+
+
+# ----------------------------------------------------------------------------
+# Attention
+# ----------------------------------------------------------------------------
+class Attention(Function):
+    """Scaled dot-product attention in one step (fused); masked scores are excluded.
+
+    forward:  y = P V,  P = softmax(S),  S = Q K^T / sqrt(d_k)
+              Q (..., Lq, d_k), K (..., Lk, d_k), V (..., Lk, d_v) -> y (..., Lq, d_v)
+    backward: dV = P^T gy,  dP = gy V^T,  dS = P * (dP - sum(dP * P)),
+              dQ = dS K / sqrt(d_k),  dK = dS^T Q / sqrt(d_k)
     """
     twice_differentiable = False
 
@@ -235,111 +391,6 @@ class Attention(Function):
 
 
 @register
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along `axis`, computed without overflow."""
-    return Softmax(axis)(x)
-
-
-@register
-def log_softmax(x, axis=-1):
-    """log(softmax(x)) along `axis`, computed without overflow or log(0)."""
-    return LogSoftmax(axis)(x)
-
-
-@register
-def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
-    """Cross-entropy between logits (..., C) and integer class targets (...).
-
-    The class axis is the last one (flatten a (batch, time, C) output or pass
-    it as is). `ignore_index` targets are skipped; `label_smoothing` mixes the
-    one-hot target with the uniform distribution; `reduction` is "mean" (over
-    the targets that are not ignored), "sum" or "none".
-    """
-    targets = targets.data if isinstance(targets, Tensor) else backend.xp_for(
-        logits.device).asarray(targets)
-    if targets.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integer class ids, got dtype {targets.dtype}")
-    if logits.shape[:-1] != targets.shape:
-        raise ValueError(f"cross_entropy: logits of shape {logits.shape} need targets of shape "
-                         f"{logits.shape[:-1]}, got {targets.shape}")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    classes = logits.shape[-1]
-    flat = targets.reshape(-1)
-    real = flat[flat != ignore_index]
-    if real.size and (int(real.min()) < 0 or int(real.max()) >= classes):
-        raise IndexError(f"cross_entropy: targets must be in [0, {classes}) or ignore_index "
-                         f"({ignore_index}), got values from {int(real.min())} to {int(real.max())}")
-    from .shape import reshape
-    loss = CrossEntropy(flat, ignore_index, label_smoothing, reduction)(
-        reshape(logits, (-1, classes)))
-    return reshape(loss, targets.shape) if reduction == "none" else loss
-
-
-@register
-def layer_norm(x, weight=None, bias=None, eps=1e-5):
-    """Normalize over the last axis to mean 0 and variance 1, then scale by
-    `weight` and shift by `bias` (each of shape (D,), optional)."""
-    dim = x.shape[-1]
-    xp = backend.xp_for(x.device)
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.shape != (dim,):
-            raise ValueError(f"layer_norm: {name} must have shape ({dim},) for input "
-                             f"{x.shape}, got {t.shape}")
-    weight = weight if weight is not None else Tensor(xp.ones(dim, dtype=x.dtype))
-    bias = bias if bias is not None else Tensor(xp.zeros(dim, dtype=x.dtype))
-    return LayerNorm(eps)(x, weight, bias)
-
-
-@register
-def dropout(x, p=0.5, training=True):
-    """Randomly zero elements with probability p during training (identity otherwise)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return x * 0
-    return Dropout(p)(x)
-
-
-def reduce_loss(losses, reduction):
-    if reduction == "mean":
-        return mean(losses)
-    if reduction == "sum":
-        return sum(losses)
-    if reduction == "none":
-        return losses
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-@register
-def mse_loss(input, target, reduction="mean"):
-    """Mean squared error (input - target)^2."""
-    if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
-    diff = input - target
-    return reduce_loss(diff * diff, reduction)
-
-
-@register
-def log_sigmoid(x):
-    """log(sigmoid(x)), stable for large |x| (the Word2Vec loss is made of it)."""
-    return LogSigmoid()(x)
-
-
-@register
-def binary_cross_entropy_with_logits(logits, targets, reduction="mean"):
-    """-(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))), computed from the
-    logits x without overflow as (1 - t) x - log_sigmoid(x)."""
-    if not isinstance(targets, Tensor):
-        targets = Tensor(backend.xp_for(logits.device).asarray(targets, dtype=logits.dtype))
-    return reduce_loss((1 - targets) * logits - log_sigmoid(logits), reduction)
-
-
-@register
 def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=True,
                                  return_weights=False):
     """softmax(q k^T / sqrt(d_k)) v over the last two axes.
@@ -350,6 +401,14 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=Tru
     masked gets zero weights and a zero output, never NaN.
     With return_weights=True, also returns the attention weights (no grad).
     """
+    mask = check_attention_args(q, k, v, mask)
+    fn = Attention(mask, dropout_p if training else 0.0)
+    out = fn(q, k, v)
+    return (out, Tensor(fn.weights)) if return_weights else out
+
+
+def check_attention_args(q, k, v, mask):
+    """The mask as a backend array (or None), after checking the shapes and the mask."""
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(f"scaled_dot_product_attention: q {q.shape}, k {k.shape}, v {v.shape} "
                          "need q and k to share d_k and k and v to share L_k")
@@ -357,6 +416,4 @@ def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=Tru
         mask = mask.data if isinstance(mask, Tensor) else mask
         if mask.dtype.kind != "b":
             raise TypeError(f"scaled_dot_product_attention: mask must be boolean, got {mask.dtype}")
-    fn = Attention(mask, dropout_p if training else 0.0)
-    out = fn(q, k, v)
-    return (out, Tensor(fn.weights)) if return_weights else out
+    return mask

@@ -6,7 +6,7 @@ that were reduced: it re-inserts the reduced axes (as size 1) and broadcasts.
 import builtins
 
 from .. import backend
-from ..tensor import Function
+from ..autograd import Function
 from . import register
 from .elementwise import constant, exp
 from .shape import broadcast_to, reshape
@@ -43,7 +43,16 @@ def spread_back(gy, x, axes):
     return broadcast_to(reshape(gy, kept_shape(x.shape, axes)), x.shape)
 
 
+# ----------------------------------------------------------------------------
+# Sums and averages
+# ----------------------------------------------------------------------------
 class Sum(Function):
+    """Sum over axes: each output's gradient goes to every element it summed.
+
+    forward:  y = sum_axes(x)        (x's shape without the axes, or with them as 1)
+    backward: dx = broadcast(gy) to x's shape
+    """
+
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 
@@ -55,8 +64,38 @@ class Sum(Function):
         return spread_back(gy, self.inputs[0], self.axes)
 
 
+@register
+def sum(x, axis=None, keepdims=False):
+    """Sum over `axis` (an int, a tuple, or None for all)."""
+    return Sum(axis, keepdims)(x)
+
+
+@register
+def mean(x, axis=None, keepdims=False):
+    """Average over `axis`."""
+    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
+    return sum(x, axis, keepdims) / count
+
+
+@register
+def var(x, axis=None, keepdims=False, correction=1):
+    """Variance over `axis`: sum((x - mean)^2) / (N - correction).
+    correction=1 (the default, as in PyTorch) is the unbiased estimate;
+    correction=0 is the population variance that layer norm uses."""
+    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
+    centered = x - mean(x, axis, keepdims=True)
+    return sum(centered * centered, axis, keepdims) / (count - correction)
+
+
+# ----------------------------------------------------------------------------
+# Extremes
+# ----------------------------------------------------------------------------
 class MaxMin(Function):
-    """max or min; the gradient goes to the extreme elements, shared among ties."""
+    """max or min over axes; the gradient goes to the extreme elements, shared among ties.
+
+    forward:  y = max_axes(x)  (or min)
+    backward: dx = broadcast(gy) * [x == y] / (number of ties)
+    """
 
     def __init__(self, axis, keepdims, largest):
         self.axis, self.keepdims, self.largest = axis, keepdims, largest
@@ -74,9 +113,27 @@ class MaxMin(Function):
         return spread_back(gy, x, self.axes) * constant(winners)
 
 
+@register
+def max(x, axis=None, keepdims=False):
+    """Largest value over `axis` (the gradient is shared among ties)."""
+    return MaxMin(axis, keepdims, largest=True)(x)
+
+
+@register
+def min(x, axis=None, keepdims=False):
+    """Smallest value over `axis`."""
+    return MaxMin(axis, keepdims, largest=False)(x)
+
+
+# ----------------------------------------------------------------------------
+# log-sum-exp
+# ----------------------------------------------------------------------------
 class LogSumExp(Function):
-    """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) with m = max(x)
-    so that exp never overflows. Its gradient is softmax(x)."""
+    """log(sum(exp(x))) over axes, shifted by the max so that exp never overflows.
+
+    forward:  y = m + log(sum_axes(exp(x - m))),  m = max_axes(x)
+    backward: dx = broadcast(gy) * exp(x - y)    (= gy * softmax(x))
+    """
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
@@ -94,41 +151,6 @@ class LogSumExp(Function):
         x = self.inputs[0]
         y = reshape(self.output(), kept_shape(x.shape, self.axes))
         return spread_back(gy, x, self.axes) * exp(x - y)
-
-
-@register
-def sum(x, axis=None, keepdims=False):
-    """Sum over `axis` (an int, a tuple, or None for all)."""
-    return Sum(axis, keepdims)(x)
-
-
-@register
-def mean(x, axis=None, keepdims=False):
-    """Average over `axis`."""
-    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
-    return sum(x, axis, keepdims) / count
-
-
-@register
-def max(x, axis=None, keepdims=False):
-    """Largest value over `axis` (the gradient is shared among ties)."""
-    return MaxMin(axis, keepdims, largest=True)(x)
-
-
-@register
-def min(x, axis=None, keepdims=False):
-    """Smallest value over `axis`."""
-    return MaxMin(axis, keepdims, largest=False)(x)
-
-
-@register
-def var(x, axis=None, keepdims=False, correction=1):
-    """Variance over `axis`: sum((x - mean)^2) / (N - correction).
-    correction=1 (the default, as in PyTorch) is the unbiased estimate;
-    correction=0 is the population variance that layer norm uses."""
-    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
-    centered = x - mean(x, axis, keepdims=True)
-    return sum(centered * centered, axis, keepdims) / (count - correction)
 
 
 @register

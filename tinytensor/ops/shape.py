@@ -5,7 +5,7 @@ backward moves the gradient back the same way.
 calls it whenever an input's gradient came out larger than the input.
 """
 from .. import backend
-from ..tensor import Function
+from ..autograd import Function
 from . import register
 from .indexing import getitem
 
@@ -13,7 +13,16 @@ __all__ = ["reshape", "transpose", "swapaxes", "squeeze", "unsqueeze", "broadcas
            "expand", "sum_to", "concatenate", "stack", "split", "chunk", "flatten"]
 
 
+# ----------------------------------------------------------------------------
+# Reshaping
+# ----------------------------------------------------------------------------
 class Reshape(Function):
+    """The same values in another shape.
+
+    forward:  y = x read in the new shape (same values, same order)
+    backward: dx = gy reshaped to x's shape
+    """
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -22,67 +31,6 @@ class Reshape(Function):
 
     def backward(self, gy):
         return reshape(gy, self.inputs[0].shape)
-
-
-class Transpose(Function):
-    def __init__(self, axes):
-        self.axes = axes
-
-    def forward(self, x):
-        return x.transpose(self.axes)
-
-    def backward(self, gy):
-        if self.axes is None:
-            return transpose(gy, None)
-        inverse = [0] * len(self.axes)
-        for position, axis in enumerate(self.axes):
-            inverse[axis] = position
-        return transpose(gy, tuple(inverse))
-
-
-class BroadcastTo(Function):
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, x):
-        return backend.get_array_module(x).broadcast_to(x, self.shape)
-
-    def backward(self, gy):
-        return sum_to(gy, self.inputs[0].shape)
-
-
-class SumTo(Function):
-    """Sum a broadcast array back down to `shape`: over the leading axes that
-    broadcasting added, and over the axes where `shape` has size 1."""
-
-    def __init__(self, shape):
-        self.shape = shape
-
-    def forward(self, x):
-        lead = x.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1)
-        return x.sum(axis=axes, keepdims=True).reshape(self.shape) if axes else x.reshape(self.shape)
-
-    def backward(self, gy):
-        return broadcast_to(gy, self.inputs[0].shape)
-
-
-class Concatenate(Function):
-    def __init__(self, axis):
-        self.axis = axis
-
-    def forward(self, *xs):
-        return backend.get_array_module(xs[0]).concatenate(xs, axis=self.axis)
-
-    def backward(self, gy):
-        grads, start = [], 0
-        for x in self.inputs:
-            index = [slice(None)] * gy.ndim
-            index[self.axis] = slice(start, start + x.shape[self.axis])
-            grads.append(getitem(gy, tuple(index)))
-            start += x.shape[self.axis]
-        return tuple(grads)
 
 
 @register
@@ -96,6 +44,59 @@ def reshape(x, shape):
     except ValueError:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
                          f"({x.size} elements) into {shape}") from None
+
+
+@register
+def squeeze(x, axis=None):
+    """Remove axes of size 1 (all of them, or only `axis`)."""
+    if axis is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    axis = axis % x.ndim
+    if x.shape[axis] != 1:
+        raise ValueError(f"squeeze: axis {axis} of shape {x.shape} has size {x.shape[axis]}, not 1")
+    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+
+
+@register
+def unsqueeze(x, axis):
+    """Insert an axis of size 1 at position `axis`."""
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+@register
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge the axes from start_dim to end_dim into one."""
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    merged = 1
+    for n in x.shape[start:end + 1]:
+        merged *= n
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+# ----------------------------------------------------------------------------
+# Permuting axes
+# ----------------------------------------------------------------------------
+class Transpose(Function):
+    """Permute the axes (reverse them when axes is None).
+
+    forward:  y = x with axes permuted:  y.shape[i] = x.shape[axes[i]]
+    backward: dx = gy permuted by the inverse permutation
+    """
+
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        if self.axes is None:
+            return transpose(gy, None)
+        inverse = [0] * len(self.axes)
+        for position, axis in enumerate(self.axes):
+            inverse[axis] = position
+        return transpose(gy, tuple(inverse))
 
 
 @register
@@ -118,22 +119,24 @@ def swapaxes(x, axis1, axis2):
     return transpose(x, axes)
 
 
-@register
-def squeeze(x, axis=None):
-    """Remove axes of size 1 (all of them, or only `axis`)."""
-    if axis is None:
-        return reshape(x, tuple(n for n in x.shape if n != 1))
-    axis = axis % x.ndim
-    if x.shape[axis] != 1:
-        raise ValueError(f"squeeze: axis {axis} of shape {x.shape} has size {x.shape[axis]}, not 1")
-    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+# ----------------------------------------------------------------------------
+# Broadcasting, and undoing it
+# ----------------------------------------------------------------------------
+class BroadcastTo(Function):
+    """Repeat x along axes of size 1 and new leading axes.
 
+    forward:  y = x broadcast to the new shape
+    backward: dx = sum_to(gy, x's shape)
+    """
 
-@register
-def unsqueeze(x, axis):
-    """Insert an axis of size 1 at position `axis`."""
-    axis = axis % (x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        return backend.get_array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.inputs[0].shape)
 
 
 @register
@@ -153,7 +156,28 @@ def broadcast_to(x, shape):
     return BroadcastTo(shape)(x)
 
 
-expand = broadcast_to
+expand = broadcast_to  # torch's name
+
+
+class SumTo(Function):
+    """Sum a broadcast array back down to `shape`: the inverse of broadcasting.
+
+    forward:  y = x summed over the leading axes broadcasting added, and over
+                  the axes where `shape` has size 1              (-> shape)
+    backward: dx = broadcast(gy) to x's shape
+    """
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(
+            lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1)
+        return x.sum(axis=axes, keepdims=True).reshape(self.shape) if axes else x.reshape(self.shape)
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.inputs[0].shape)
 
 
 @register
@@ -163,6 +187,32 @@ def sum_to(x, shape):
     if x.shape == shape:
         return x
     return SumTo(shape)(x)
+
+
+# ----------------------------------------------------------------------------
+# Joining and splitting
+# ----------------------------------------------------------------------------
+class Concatenate(Function):
+    """Join tensors along an existing axis.
+
+    forward:  y = [x1, x2, ...] along axis      (the sizes along it add up)
+    backward: dxi = the slice of gy where xi went
+    """
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        return backend.get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        grads, start = [], 0
+        for x in self.inputs:
+            index = [slice(None)] * gy.ndim
+            index[self.axis] = slice(start, start + x.shape[self.axis])
+            grads.append(getitem(gy, tuple(index)))
+            start += x.shape[self.axis]
+        return tuple(grads)
 
 
 @register
@@ -216,14 +266,3 @@ def chunk(x, chunks, axis=0):
     """Cut x into `chunks` nearly equal pieces along `axis`, as torch.chunk."""
     size = -(-x.shape[axis] // chunks)
     return split(x, size, axis)
-
-
-@register
-def flatten(x, start_dim=0, end_dim=-1):
-    """Merge the axes from start_dim to end_dim into one."""
-    start, end = start_dim % x.ndim, end_dim % x.ndim
-    merged = 1
-    for n in x.shape[start:end + 1]:
-        merged *= n
-    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
-

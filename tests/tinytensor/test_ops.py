@@ -75,11 +75,14 @@ def seeded(call, seed=0):
 
 
 class Case:
+    """marks: pytest marks for every test of the case (CUDA_ONLY)."""
+
     def __init__(self, id, args, ref=None, kwargs=None, call=default_call, check=None,
-                 gradgrad=True, why_no_gradgrad=None):
+                 gradgrad=True, why_no_gradgrad=None, marks=()):
         self.id, self.args, self.ref, self.kwargs = id, args, ref, kwargs or {}
         self.call, self.check = call, check
         self.gradgrad, self.why_no_gradgrad = gradgrad, why_no_gradgrad
+        self.marks = marks
         assert (ref is None) != (check is None), f"{id}: give a reference or a check"
 
 
@@ -224,6 +227,7 @@ def check_attention_dropout(p):
     return check
 
 
+CUDA_ONLY = [pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason=NO_CUDA_REASON)]
 NO_TIES = "ties make the gradient jump, so second differences are meaningless there"
 INT_IDS = np.array([[0, 2, 0], [4, 0, 1]])
 MASK_3x4 = np.array([[True, False, True, True], [False, False, True, False],
@@ -306,6 +310,17 @@ SPECS = {
     "masked_fill": Spec(
         Case("same_shape", [Arg((3, 4)), Const(MASK_3x4), -30.0], np_masked_fill),
         Case("broadcast_mask", [Arg((2, 3, 4)), Const(MASK_3x4[:1]), 0.5], np_masked_fill),
+    ),
+    # A float32 round trip cannot be checked against finite differences in float64;
+    # test_cast_gives_each_gradient_its_input_dtype below checks that one.
+    "cast": Spec(
+        Case("float64_to_float64", [Arg((3, 4)), tt.float64], lambda x, dtype: x.astype(dtype)),
+        Case("dtype_by_name", [Arg((2, 3))], lambda x, dtype: x, kwargs=dict(dtype="float64")),
+    ),
+    "to_device": Spec(
+        Case("to_its_own_device", [Arg((3, 4))], lambda x: x, call=lambda op, x: op(x, x.device)),
+        Case("to_cuda_and_back", [Arg((2, 3))], lambda x: x,
+             call=lambda op, x: op(op(x, "cuda"), x.device), marks=CUDA_ONLY),
     ),
     # -- reductions ---------------------------------------------------------
     "sum": Spec(*reductions(lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims))),
@@ -542,13 +557,15 @@ SPECS = {
     ),
 }
 
-CASES = [pytest.param(name, case, id=f"{name}-{case.id}")
-         for name, spec in SPECS.items() for case in spec.cases]
-GRADGRAD_CASES = [pytest.param(name, case, id=f"{name}-{case.id}")
-                  for name, spec in SPECS.items() if not spec.fused
-                  for case in spec.cases if case.gradgrad]
-FUSED_CASES = [pytest.param(name, case, id=f"{name}-{case.id}")
-               for name, spec in SPECS.items() if spec.fused for case in spec.cases]
+def params(keep_spec=lambda spec: True, keep_case=lambda case: True):
+    return [pytest.param(name, case, id=f"{name}-{case.id}", marks=case.marks)
+            for name, spec in SPECS.items() if keep_spec(spec)
+            for case in spec.cases if keep_case(case)]
+
+
+CASES = params()
+GRADGRAD_CASES = params(lambda spec: not spec.fused, lambda case: case.gradgrad)
+FUSED_CASES = params(lambda spec: spec.fused)
 
 
 def materialize(name, case, device):
@@ -717,6 +734,15 @@ def test_max_min_ties_share_the_gradient(reduce, device):
     winners = x.numpy() == (x.numpy().max() if sign > 0 else x.numpy().min())
     np.testing.assert_allclose(x.grad.numpy(), winners / winners.sum())
     assert winners.sum() == 2
+
+
+def test_cast_gives_each_gradient_its_input_dtype(device):
+    x = tt.tensor(np.array([1.5, -2.0]), device=device, requires_grad=True)
+    low = tt.cast(x, tt.float32)
+    assert low.dtype == tt.float32 and low.grad_fn is not None
+    (tt.cast(low, tt.float64) * tt.tensor(np.array([3.0, 4.0]), device=device)).sum().backward()
+    assert x.grad.dtype == tt.float64
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 4.0])
 
 
 @pytest.mark.parametrize("op", [tt.maximum, tt.minimum])

@@ -224,6 +224,25 @@ def test_hook_on_a_non_leaf_changes_what_flows_back():
         tt.ones(2).register_hook(lambda g: g)
 
 
+def test_grad_with_respect_to_a_non_leaf_runs_its_hooks_first():
+    x = tt.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * x
+    y.register_hook(lambda g: g * 2)
+    gy, gx = tt.grad((y * 3).sum(), [y, x])
+    np.testing.assert_allclose(gy.numpy(), [6.0, 6.0])
+    np.testing.assert_allclose(gx.numpy(), [12.0, 24.0])   # 6 * 2x
+    assert x.grad is None and y.grad is None
+
+
+def test_retain_grad_with_create_graph_keeps_a_graph():
+    x = tt.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * x
+    y.retain_grad()
+    (y * y).sum().backward(create_graph=True)
+    assert y.grad.requires_grad                              # 2y = 2x^2, still a function of x
+    np.testing.assert_allclose(tt.grad(y.grad.sum(), x).numpy(), [4.0, 8.0])
+
+
 # ----------------------------------------------------------------------------
 # higher-order gradients
 # ----------------------------------------------------------------------------
