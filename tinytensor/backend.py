@@ -8,8 +8,11 @@ import numpy as np
 
 try:  # CuPy is optional: `pip install "tinytensor[gpu]"`.
     import cupy as _cupy
-except ImportError:  # pragma: no cover - depends on the machine
+except Exception as error:  # pragma: no cover - not installed, or its CUDA libraries broken
     _cupy = None
+    _CUPY_IMPORT_ERROR = error
+else:
+    _CUPY_IMPORT_ERROR = None
 
 DEVICES = ("cpu", "cuda")
 _default_device = "cpu"
@@ -34,12 +37,26 @@ def check_device(device):
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
     if device == "cuda" and not cuda_is_available():
-        if _cupy is None:
-            raise RuntimeError(
-                "device 'cuda' needs CuPy, which is not installed: "
-                'pip install "tinytensor[gpu]" (or cupy-cuda12x / cupy-cuda13x for your CUDA)')
-        raise RuntimeError("device 'cuda' asked for, but CuPy sees no GPU on this machine")
+        raise RuntimeError(_why_no_cuda())
     return device
+
+
+def _why_no_cuda():
+    """What stands between this machine and device 'cuda', and what to install."""
+    install = ('pip install -e ".[gpu]" for CUDA 12 or ".[gpu-cuda13]" for CUDA 13 '
+               "(the CuPy wheel must match the CUDA major version of the NVIDIA driver, "
+               "which `nvidia-smi` shows)")
+    if _cupy is None:
+        if isinstance(_CUPY_IMPORT_ERROR, ImportError) and "cupy" in str(_CUPY_IMPORT_ERROR):
+            return f"device 'cuda' needs CuPy, which is not installed: {install}"
+        return f"device 'cuda': CuPy is installed but failed to import ({_CUPY_IMPORT_ERROR}); {install}"
+    try:
+        count = _cupy.cuda.runtime.getDeviceCount()
+    except Exception as error:  # no driver, or a driver too old for this CuPy
+        return (f"device 'cuda': CuPy {_cupy.__version__} is installed but cannot reach an NVIDIA "
+                f"GPU ({type(error).__name__}: {error}); this needs an NVIDIA GPU with its driver, "
+                f"and {install}")
+    return f"device 'cuda': CuPy {_cupy.__version__} sees {count} GPUs on this machine"
 
 
 def xp_for(device):
@@ -89,22 +106,91 @@ def manual_seed(seed):
 
 def get_rng_state(device="cpu"):
     """The state of a device's random generator, as a JSON-friendly dict (for checkpoints)."""
-    return {"seed": _generators.setdefault("seed", 0),
-            "bit_generator": generator(device).bit_generator.state}
+    device = check_device(device)
+    return {"seed": _generators.setdefault("seed", 0), "device": device,
+            "bit_generator": generator(device).state}
 
 
 def set_rng_state(state, device="cpu"):
     """Restore what get_rng_state returned, so a resumed run draws the same numbers."""
+    device = check_device(device)
+    if state.get("device", "cpu") != device:
+        raise ValueError(f"set_rng_state: this state is of the {state.get('device', 'cpu')} "
+                         f"generator, not of {device}'s")
     _generators["seed"] = state["seed"]
-    generator(device).bit_generator.state = state["bit_generator"]
+    generator(device).state = state["bit_generator"]
 
 
 def generator(device):
-    """The backend's one seeded random generator (NumPy or CuPy `Generator`)."""
+    """The backend's one seeded random generator of a device."""
     if device not in _generators:
         seed = _generators.setdefault("seed", 0)
-        _generators[device] = xp_for(device).random.default_rng(seed)
+        _generators[device] = _CudaGenerator(seed) if device == "cuda" else _CpuGenerator(seed)
     return _generators[device]
+
+
+class _CpuGenerator:
+    """NumPy's default generator (PCG64), whose state is a plain dict."""
+
+    def __init__(self, seed):
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def state(self):
+        return self._rng.bit_generator.state
+
+    @state.setter
+    def state(self, value):
+        self._rng.bit_generator.state = value
+
+    def random(self, shape, dtype="float64"):
+        return self._rng.random(shape, dtype=dtype)
+
+    def standard_normal(self, shape, dtype="float64"):
+        return self._rng.standard_normal(shape, dtype=dtype)
+
+    def integers(self, low, high, shape, dtype="int64"):
+        return self._rng.integers(low, high, shape, dtype=dtype)
+
+    def permutation(self, n):
+        return self._rng.permutation(n)
+
+
+class _CudaGenerator:
+    """CuPy's generators keep their state on the GPU and cannot be saved
+    ("Random states cannot be serialized", CuPy's docs), so a resumed run could
+    not draw the same numbers. This one is counter-based instead: draw number n
+    comes from a fresh Philox4x32-10 stream keyed by (seed, n), so the whole
+    state is two integers, saved in a checkpoint like the CPU's."""
+
+    def __init__(self, seed):
+        self.seed, self.draws = int(seed), 0
+
+    @property
+    def state(self):
+        return {"seed": self.seed, "draws": self.draws}
+
+    @state.setter
+    def state(self, value):
+        self.seed, self.draws = int(value["seed"]), int(value["draws"])
+
+    def _next(self, shape):
+        count = max(1, int(np.prod(shape, dtype=np.int64)))
+        self.draws += 1
+        bits = _cupy.random.Philox4x3210(seed=[self.seed, self.draws], size=count)
+        return _cupy.random.Generator(bits)
+
+    def random(self, shape, dtype="float64"):
+        return self._next(shape).random(shape, dtype=dtype)
+
+    def standard_normal(self, shape, dtype="float64"):
+        return self._next(shape).standard_normal(shape, dtype=dtype)
+
+    def integers(self, low, high, shape, dtype="int64"):
+        return self._next(shape).integers(low, high, shape, dtype=dtype)
+
+    def permutation(self, n):
+        return _cupy.argsort(self.random((n,)))
 
 
 def scatter_add(target, indices, values):

@@ -1,0 +1,65 @@
+"""The backend: device errors that say what to install, and random generator
+states that a checkpoint can hold (CPU, and the counter-based CUDA generator's
+logic checked on NumPy, since CuPy's own states cannot be saved)."""
+import types
+
+import numpy as np
+import pytest
+
+import tinytensor as tt
+from tinytensor import backend
+
+
+def test_cuda_without_cupy_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(backend, "_cupy", None)
+    monkeypatch.setattr(backend, "_CUPY_IMPORT_ERROR", ImportError("No module named 'cupy'"))
+    with pytest.raises(RuntimeError, match=r'needs CuPy.*pip install -e "\.\[gpu\]"'):
+        tt.set_default_device("cuda")
+    assert tt.get_default_device() == "cpu"
+
+
+def test_cuda_with_cupy_but_no_gpu_names_the_driver_error(monkeypatch):
+    def no_driver():
+        raise RuntimeError("cudaErrorInsufficientDriver")
+    fake = types.SimpleNamespace(__version__="14.0", cuda=types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=no_driver)))
+    monkeypatch.setattr(backend, "_cupy", fake)
+    assert not tt.cuda_is_available()
+    with pytest.raises(RuntimeError, match="cannot reach an NVIDIA GPU.*InsufficientDriver.*nvidia-smi"):
+        backend.check_device("cuda:0")
+
+
+def test_cpu_rng_state_round_trips_and_names_its_device():
+    tt.manual_seed(5)
+    state = tt.get_rng_state()
+    first = tt.rand(4).numpy()
+    tt.set_rng_state(state)
+    np.testing.assert_array_equal(tt.rand(4).numpy(), first)
+    cuda_state = {"seed": 5, "device": "cuda", "bit_generator": {"seed": 5, "draws": 0}}
+    with pytest.raises(ValueError, match="cuda generator, not of cpu"):
+        tt.set_rng_state(cuda_state)
+
+
+def test_counter_based_cuda_generator_resumes_exactly(monkeypatch):
+    """The CUDA generator's state is (seed, number of draws): restoring it gives
+    the same next draws. CuPy is stood in for by NumPy's Philox here."""
+    fake_random = types.SimpleNamespace(
+        Philox4x3210=lambda seed, size: np.random.Philox(np.random.SeedSequence(seed)),
+        Generator=np.random.Generator)
+    monkeypatch.setattr(backend, "_cupy", types.SimpleNamespace(random=fake_random, argsort=np.argsort))
+    gen = backend._CudaGenerator(seed=3)
+    gen.random((2, 3), dtype="float32")
+    saved = dict(gen.state)
+    expected = [gen.random((4,)), gen.standard_normal((2, 2)), gen.integers(0, 10, (5,)),
+                gen.permutation(6)]
+    again = backend._CudaGenerator(seed=99)
+    again.state = saved
+    got = [again.random((4,)), again.standard_normal((2, 2)), again.integers(0, 10, (5,)),
+           again.permutation(6)]
+    for a, b in zip(expected, got):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(got[3].tolist()) == list(range(6))
+    assert saved == {"seed": 3, "draws": 1}
+    other_seed = backend._CudaGenerator(seed=4)
+    other_seed.state = {"seed": 4, "draws": 1}
+    assert not np.array_equal(other_seed.random((4,)), expected[0])
