@@ -15,6 +15,7 @@ from .autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enab
 from .creation import *  # noqa: F401,F403
 from .ops import *  # noqa: F401,F403
 from .ops import OPS, reference  # reference: the fused operations written plainly
+from . import nn  # tinytensor.nn.functional, as torch.nn.functional
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import draw_graph, render_graph, save_graph  # graphviz is imported only when used
 

@@ -6,7 +6,13 @@ the tests.
 
 `reference` holds plain versions of the fused operations of nn.py, made of
 the operations here; they are not operations of their own, so not in OPS.
+
+`__all__` (computed at the end) lists the operations only, so that
+`from tinytensor.ops import *` does not also hand out the submodule names
+(`nn`, `shape`, ...): `tinytensor.nn` is the package of torch.nn's names.
 """
+import types
+
 OPS = {}
 
 
@@ -23,3 +29,8 @@ from .indexing import *  # noqa: E402,F401,F403
 from .linalg import *  # noqa: E402,F401,F403
 from .nn import *  # noqa: E402,F401,F403
 from . import reference  # noqa: E402,F401
+
+# Keep this last: every public name imported above except the submodules and `register`.
+__all__ = ["OPS"] + [name for name, value in list(globals().items())
+                     if not name.startswith("_") and name not in ("OPS", "register", "types")
+                     and not isinstance(value, types.ModuleType)]
