@@ -10,28 +10,42 @@ _WHITESPACE = (b" ", b"\n", b"\t", b"\r", b"\f", b"\v")
 
 
 def read_corpus_file(path, max_sentence_length=MAX_SENTENCE_LENGTH, chunk_bytes=1 << 20):
-    """Yield the sentences of a plain-text file as lists of words.
+    """Yield the sentences of a plain-text UTF-8 file as lists of words.
 
     One line is one sentence; words are separated by whitespace. The file is
     read `chunk_bytes` at a time and a line longer than `max_sentence_length`
-    words comes out in pieces of that many words.
+    words comes out in pieces of that many words. A byte that is not UTF-8 is
+    an error naming the file and the byte's offset in it.
     """
     if max_sentence_length < 1:
         raise ValueError(f"max_sentence_length must be >= 1, got {max_sentence_length}")
-    line = []  # the words of the current line not yet yielded
-    leftover = b""
+    line = []       # the words of the current line not yet yielded
+    pending = []    # blocks after the last whitespace seen: the start of an unfinished word
+    offset = 0      # where in the file the text being decoded starts
     with open(path, "rb") as f:
         while True:
             block = f.read(chunk_bytes)
-            data = leftover + block
             if block:
-                # Cut after the last whitespace byte, so no word (and no UTF-8
-                # character: whitespace bytes never occur inside one) is split.
-                cut = max(data.rfind(w) for w in _WHITESPACE) + 1
-                data, leftover = data[:cut], data[cut:]
+                # Cut after the last whitespace byte, so no word (and no UTF-8 character:
+                # whitespace bytes never occur inside one) is split. Only the new block is
+                # searched, so a file without whitespace is read in linear time.
+                cut = max(block.rfind(w) for w in _WHITESPACE) + 1
+                if cut == 0:
+                    pending.append(block)
+                    continue
+                data, rest = b"".join(pending) + block[:cut], block[cut:]
+                pending = [rest] if rest else []
             else:
-                leftover = b""
-            pieces = data.decode("utf-8").split("\n")
+                data, pending = b"".join(pending), []
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UnicodeDecodeError(
+                    error.encoding, error.object, error.start, error.end,
+                    f"{error.reason} in {os.fspath(path)!r} at byte {offset + error.start} "
+                    "(the corpus must be UTF-8 text)") from None
+            offset += len(data)
+            pieces = text.split("\n")
             for i, piece in enumerate(pieces):
                 line.extend(piece.split())
                 ended = i < len(pieces) - 1 or not block  # the last piece may go on

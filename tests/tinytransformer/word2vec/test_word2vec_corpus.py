@@ -108,3 +108,27 @@ def test_noise_words_follow_the_unigram_to_the_075():
     # other exponents: 1 is the unigram distribution, 0 the uniform one
     assert_allclose(w2v.noise_distribution(counts, 1.0), counts / counts.sum())
     assert_allclose(w2v.noise_distribution(counts, 0.0), 0.2)
+
+
+def test_a_bad_byte_is_reported_with_the_file_and_its_offset_in_the_file(tmp_path):
+    path = tmp_path / "corpus.txt"
+    good = ("word " * 300).encode()              # 1500 bytes, more than one chunk
+    path.write_bytes(good + b"caf\xe9 au lait\n")
+    with pytest.raises(UnicodeDecodeError, match=r"corpus\.txt.*at byte 1503") as info:
+        list(w2v.read_corpus_file(path, chunk_bytes=64))
+    assert "UTF-8" in str(info.value)
+
+
+def test_text_without_whitespace_is_read_in_linear_time(tmp_path):
+    """6 MB with no whitespace in 64-byte chunks: the earlier reader re-joined and
+    re-searched all it had so far, ~94,000 passes over up to 6 MB (66 s here); the
+    linear one takes 0.1 s. The bound is 200x that, so load on the machine does
+    not make it fail, but the quadratic reader does."""
+    import time
+    path = tmp_path / "one_word.txt"
+    size = 6_000_000
+    path.write_bytes(b"a" * size + b" b\n")
+    start = time.perf_counter()
+    sentences = list(w2v.read_corpus_file(path, chunk_bytes=64))
+    assert time.perf_counter() - start < 20
+    assert [len(w) for w in sentences[0]] == [size, 1]
