@@ -194,6 +194,22 @@ def _check_mood(negative: bool, question: bool) -> None:
         raise ValueError("the grammar has no negative questions")
 
 
+def _zh_opening(subj, time, time_first, tense, negative, with_hui, negator):
+    """The Chinese words before the predicate: the time word before or after the
+    subject, then the future's 会 (不会) or the negator of the present and past."""
+    zh = []
+    if time and time_first:
+        zh.append(time.zh)
+    zh.append(subj.zh)
+    if time and not time_first:
+        zh.append(time.zh)
+    if tense == FUTURE:
+        zh.append(("不会" if with_hui else "不") if negative else ("会" if with_hui else ""))
+    elif negative:
+        zh.append(negator)
+    return zh
+
+
 def render_action(subj: Phrase | str, verb: Verb | str, *, obj: Phrase | None = None,
                   recipient: Phrase | None = None, destination: Place | str | None = None,
                   tense: str = PRESENT, negative: bool = False, question: bool = False,
@@ -222,16 +238,8 @@ def render_action(subj: Phrase | str, verb: Verb | str, *, obj: Phrase | None = 
     if negative and verb.present_negator != "不":
         with_hui = True               # 有 is never negated with a bare 不: 不会有, not 不有
 
-    zh = []
-    if time and time_first:
-        zh.append(time.zh)
-    zh.append(subj.zh)
-    if time and not time_first:
-        zh.append(time.zh)
-    if tense == FUTURE:
-        zh.append(("不会" if with_hui else "不") if negative else ("会" if with_hui else ""))
-    elif negative:
-        zh.append("没" if tense == PAST else verb.present_negator)
+    zh = _zh_opening(subj, time, time_first, tense, negative, with_hui,
+                     "没" if tense == PAST else verb.present_negator)
     if often:
         zh.append("经常")
     if companion:
@@ -284,16 +292,7 @@ def render_state(subj: Phrase | str, adjective: str, *, tense: str = PRESENT,
     time = _lookup(TIMES, time) if time is not None else None
     english_adjective = MOODS.get(adjective) or TRAITS[adjective]
 
-    zh = []
-    if time and time_first:
-        zh.append(time.zh)
-    zh.append(subj.zh)
-    if time and not time_first:
-        zh.append(time.zh)
-    if tense == FUTURE:
-        zh.append(("不会" if with_hui else "不") if negative else ("会" if with_hui else ""))
-    elif negative:
-        zh.append("不")
+    zh = _zh_opening(subj, time, time_first, tense, negative, with_hui, "不")
     if not negative and not question:
         zh.append("很")
     zh.append(adjective)
