@@ -11,6 +11,7 @@ gradients are computed; ops/ for the operations themselves.
 import numpy as np
 
 from . import backend
+from .dims import dim_aliases
 
 
 # ----------------------------------------------------------------------------
@@ -296,12 +297,20 @@ class Tensor:
     def clip(self, min=None, max=None): return ops.clip(self, min, max)
     clamp = clip
     def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
-    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return ops.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return ops.min(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, correction=1): return ops.var(self, axis, keepdims, correction)
-    def logsumexp(self, axis=None, keepdims=False): return ops.logsumexp(self, axis, keepdims)
+    # Reductions: torch's dim/keepdim; NumPy's axis=/keepdims= work as aliases (dims.py).
+    @dim_aliases
+    def sum(self, dim=None, keepdim=False): return ops.sum(self, dim, keepdim)
+    @dim_aliases
+    def mean(self, dim=None, keepdim=False): return ops.mean(self, dim, keepdim)
+    @dim_aliases
+    def max(self, dim=None, keepdim=False): return ops.max(self, dim, keepdim)
+    @dim_aliases
+    def min(self, dim=None, keepdim=False): return ops.min(self, dim, keepdim)
+    @dim_aliases
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return ops.var(self, dim, unbiased, keepdim, correction=correction)
+    @dim_aliases
+    def logsumexp(self, dim, keepdim=False): return ops.logsumexp(self, dim, keepdim)
     def softmax(self, axis=-1): return ops.softmax(self, axis)
     def log_softmax(self, axis=-1): return ops.log_softmax(self, axis)
     def argmax(self, axis=None): return Tensor(self.data.argmax(axis=axis))
@@ -310,13 +319,17 @@ class Tensor:
     def transpose(self, *axes): return ops.transpose(self, _shape_arg(axes) or None)
     def permute(self, *axes): return ops.transpose(self, _shape_arg(axes))
     def swapaxes(self, a, b): return ops.swapaxes(self, a, b)
-    def squeeze(self, axis=None): return ops.squeeze(self, axis)
-    def unsqueeze(self, axis): return ops.unsqueeze(self, axis)
+    @dim_aliases
+    def squeeze(self, dim=None): return ops.squeeze(self, dim)
+    @dim_aliases
+    def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
     def expand(self, *shape): return ops.broadcast_to(self, _shape_arg(shape))
     def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
     def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
-    def split(self, size_or_sizes, axis=0): return ops.split(self, size_or_sizes, axis)
-    def chunk(self, chunks, axis=0): return ops.chunk(self, chunks, axis)
+    @dim_aliases
+    def split(self, split_size, dim=0): return ops.split(self, split_size, dim)
+    @dim_aliases
+    def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
 
     @property
     def T(self):

@@ -1,28 +1,20 @@
-"""Reductions over an axis (or all axes): sum, mean, max, min, var, logsumexp.
+"""Reductions over a dim (or several, or all): sum, mean, max, min, var, logsumexp.
 
-Backward of a reduction spreads each output gradient back over the elements
-that were reduced: it re-inserts the reduced axes (as size 1) and broadcasts.
+Each takes torch's `dim` and `keepdim` (NumPy's `axis` and `keepdims` work as
+aliases, see dims.py). Backward of a reduction spreads each output gradient
+back over the elements that were reduced: it re-inserts the reduced dims (as
+size 1) and broadcasts.
 """
 import builtins
 
 from .. import backend
 from ..autograd import Function
+from ..dims import dim_aliases, normalize_dims
 from . import register
 from .elementwise import constant, exp
 from .shape import broadcast_to, reshape
 
 __all__ = ["sum", "mean", "max", "min", "var", "logsumexp"]
-
-
-def normalize_axes(axis, ndim):
-    """axis=None, an int or a tuple, as a sorted tuple of non-negative axes."""
-    if axis is None:
-        return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % builtins.max(ndim, 1) for a in axes))
 
 
 def reduced_size(shape, axes):
@@ -47,44 +39,58 @@ def spread_back(gy, x, axes):
 # Sums and averages
 # ----------------------------------------------------------------------------
 class Sum(Function):
-    """Sum over axes: each output's gradient goes to every element it summed.
+    """Sum over dims: each output's gradient goes to every element it summed.
 
-    forward:  y = sum_axes(x)        (x's shape without the axes, or with them as 1)
+    forward:  y = sum_dims(x)        (x's shape without the dims, or with them as 1)
     backward: dx = broadcast(gy) to x's shape
     """
 
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
+    def __init__(self, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
 
     def forward(self, x):
-        self.axes = normalize_axes(self.axis, x.ndim)
-        return x.sum(axis=self.axes, keepdims=self.keepdims)
+        return x.sum(axis=self.axes, keepdims=self.keepdim)
 
     def backward(self, gy):
         return spread_back(gy, self.inputs[0], self.axes)
 
 
 @register
-def sum(x, axis=None, keepdims=False):
-    """Sum over `axis` (an int, a tuple, or None for all)."""
-    return Sum(axis, keepdims)(x)
+@dim_aliases
+def sum(x, dim=None, keepdim=False):
+    """Sum over `dim` (an int, a tuple, or None for all)."""
+    return Sum(normalize_dims(dim, x.shape, "sum"), keepdim)(x)
+
+
+def divide_by_count(total, count):
+    """total / count; a count of 0 (an empty tensor, or var of one element) gives
+    NaN, as torch does, instead of NumPy's 0 / -1 = -0.0."""
+    return total / count if count > 0 else total * float("nan")
 
 
 @register
-def mean(x, axis=None, keepdims=False):
-    """Average over `axis`."""
-    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
-    return sum(x, axis, keepdims) / count
+@dim_aliases
+def mean(x, dim=None, keepdim=False):
+    """Average over `dim`."""
+    count = reduced_size(x.shape, normalize_dims(dim, x.shape, "mean"))
+    return divide_by_count(sum(x, dim, keepdim), count)
 
 
 @register
-def var(x, axis=None, keepdims=False, correction=1):
-    """Variance over `axis`: sum((x - mean)^2) / (N - correction).
-    correction=1 (the default, as in PyTorch) is the unbiased estimate;
-    correction=0 is the population variance that layer norm uses."""
-    count = reduced_size(x.shape, normalize_axes(axis, x.ndim))
-    centered = x - mean(x, axis, keepdims=True)
-    return sum(centered * centered, axis, keepdims) / (count - correction)
+@dim_aliases
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over `dim`: sum((x - mean)^2) / (N - correction), as torch.var.
+
+    correction=1 (the default; unbiased=True) is the unbiased estimate;
+    correction=0 (unbiased=False) is the population variance that layer norm
+    uses. torch's positional order is (dim, unbiased, keepdim)."""
+    if unbiased is not None and correction is not None:
+        raise TypeError("var(): pass unbiased= or correction=, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    count = reduced_size(x.shape, normalize_dims(dim, x.shape, "var"))
+    centered = x - mean(x, dim, keepdim=True)
+    return divide_by_count(sum(centered * centered, dim, keepdim), builtins.max(count - correction, 0))
 
 
 # ----------------------------------------------------------------------------
@@ -97,13 +103,12 @@ class MaxMin(Function):
     backward: dx = broadcast(gy) * [x == y] / (number of ties)
     """
 
-    def __init__(self, axis, keepdims, largest):
-        self.axis, self.keepdims, self.largest = axis, keepdims, largest
+    def __init__(self, axes, keepdim, largest):
+        self.axes, self.keepdim, self.largest = axes, keepdim, largest
 
     def forward(self, x):
-        self.axes = normalize_axes(self.axis, x.ndim)
         reduce = x.max if self.largest else x.min
-        return reduce(axis=self.axes, keepdims=self.keepdims)
+        return reduce(axis=self.axes, keepdims=self.keepdim)
 
     def backward(self, gy):
         x = self.inputs[0]
@@ -114,15 +119,17 @@ class MaxMin(Function):
 
 
 @register
-def max(x, axis=None, keepdims=False):
-    """Largest value over `axis` (the gradient is shared among ties)."""
-    return MaxMin(axis, keepdims, largest=True)(x)
+@dim_aliases
+def max(x, dim=None, keepdim=False):
+    """Largest value over `dim` (the gradient is shared among ties)."""
+    return MaxMin(normalize_dims(dim, x.shape, "max"), keepdim, largest=True)(x)
 
 
 @register
-def min(x, axis=None, keepdims=False):
-    """Smallest value over `axis`."""
-    return MaxMin(axis, keepdims, largest=False)(x)
+@dim_aliases
+def min(x, dim=None, keepdim=False):
+    """Smallest value over `dim`."""
+    return MaxMin(normalize_dims(dim, x.shape, "min"), keepdim, largest=False)(x)
 
 
 # ----------------------------------------------------------------------------
@@ -135,16 +142,15 @@ class LogSumExp(Function):
     backward: dx = broadcast(gy) * exp(x - y)    (= gy * softmax(x))
     """
 
-    def __init__(self, axis, keepdims):
-        self.axis, self.keepdims = axis, keepdims
+    def __init__(self, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        self.axes = normalize_axes(self.axis, x.ndim)
         m = x.max(axis=self.axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)  # an all -inf slice stays -inf, not NaN
         y = xp.log(xp.exp(x - m).sum(axis=self.axes, keepdims=True)) + m
-        return y if self.keepdims else y.reshape(
+        return y if self.keepdim else y.reshape(
             tuple(n for i, n in enumerate(x.shape) if i not in self.axes))
 
     def backward(self, gy):
@@ -154,6 +160,7 @@ class LogSumExp(Function):
 
 
 @register
-def logsumexp(x, axis=None, keepdims=False):
-    """log(sum(exp(x))) over `axis`, without overflow."""
-    return LogSumExp(axis, keepdims)(x)
+@dim_aliases
+def logsumexp(x, dim, keepdim=False):
+    """log(sum(exp(x))) over `dim` (required, as in torch), without overflow."""
+    return LogSumExp(normalize_dims(dim, x.shape, "logsumexp"), keepdim)(x)

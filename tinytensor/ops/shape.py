@@ -4,13 +4,17 @@ backward moves the gradient back the same way.
 `sum_to` is the one place where broadcasting is undone: the backward engine
 calls it whenever an input's gradient came out larger than the input.
 """
+import builtins
+
 from .. import backend
 from ..autograd import Function
+from ..dims import dim_aliases, normalize_dim, normalize_dims
 from . import register
 from .indexing import getitem
 
 __all__ = ["reshape", "transpose", "swapaxes", "squeeze", "unsqueeze", "broadcast_to",
-           "expand", "sum_to", "concatenate", "stack", "split", "chunk", "flatten"]
+           "expand", "sum_to", "cat", "concat", "concatenate", "stack", "split", "chunk",
+           "flatten"]
 
 
 # ----------------------------------------------------------------------------
@@ -47,27 +51,33 @@ def reshape(x, shape):
 
 
 @register
-def squeeze(x, axis=None):
-    """Remove axes of size 1 (all of them, or only `axis`)."""
-    if axis is None:
-        return reshape(x, tuple(n for n in x.shape if n != 1))
-    axis = axis % x.ndim
-    if x.shape[axis] != 1:
-        raise ValueError(f"squeeze: axis {axis} of shape {x.shape} has size {x.shape[axis]}, not 1")
-    return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+@dim_aliases
+def squeeze(x, dim=None):
+    """Remove dims of size 1: all of them, or those of `dim` (an int or a tuple)
+    that have size 1. As in torch, a named dim whose size is not 1 is left
+    alone (no error)."""
+    dims = normalize_dims(dim, x.shape, "squeeze")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1)))
 
 
 @register
-def unsqueeze(x, axis):
-    """Insert an axis of size 1 at position `axis`."""
-    axis = axis % (x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+@dim_aliases
+def unsqueeze(x, dim):
+    """Insert a dim of size 1 at position `dim` (-1: after the last)."""
+    dim = normalize_dim(dim, x.shape, "unsqueeze", ndim=x.ndim + 1)
+    return reshape(x, x.shape[:dim] + (1,) + x.shape[dim:])
 
 
 @register
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge the axes from start_dim to end_dim into one."""
-    start, end = start_dim % x.ndim, end_dim % x.ndim
+    """Merge the dims from start_dim to end_dim into one (a 0-d tensor becomes 1-d)."""
+    start = normalize_dim(start_dim, x.shape, "flatten")
+    end = normalize_dim(end_dim, x.shape, "flatten")
+    if start > end:
+        raise RuntimeError(f"flatten(): start_dim {start_dim} comes after end_dim {end_dim} "
+                           f"for a tensor of shape {x.shape}")
+    if x.ndim == 0:
+        return reshape(x, (1,))
     merged = 1
     for n in x.shape[start:end + 1]:
         merged *= n
@@ -104,7 +114,7 @@ def transpose(x, axes=None):
     """Permute the axes (reverse them if axes is None), like numpy.transpose
     and torch.permute."""
     if axes is not None:
-        axes = tuple(a % x.ndim for a in axes)
+        axes = tuple(normalize_dim(a, x.shape, "transpose") for a in axes)
         if sorted(axes) != list(range(x.ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of "
                              f"{x.ndim} dimensions (shape {x.shape})")
@@ -115,6 +125,7 @@ def transpose(x, axes=None):
 def swapaxes(x, axis1, axis2):
     """Exchange two axes."""
     axes = list(range(x.ndim))
+    axis1, axis2 = (normalize_dim(d, x.shape, "swapaxes") for d in (axis1, axis2))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, axes)
 
@@ -193,76 +204,96 @@ def sum_to(x, shape):
 # Joining and splitting
 # ----------------------------------------------------------------------------
 class Concatenate(Function):
-    """Join tensors along an existing axis.
+    """Join tensors along an existing dim.
 
-    forward:  y = [x1, x2, ...] along axis      (the sizes along it add up)
+    forward:  y = [x1, x2, ...] along dim      (the sizes along it add up)
     backward: dxi = the slice of gy where xi went
     """
 
-    def __init__(self, axis):
-        self.axis = axis
+    def __init__(self, dim):
+        self.dim = dim
 
     def forward(self, *xs):
-        return backend.get_array_module(xs[0]).concatenate(xs, axis=self.axis)
+        return backend.get_array_module(xs[0]).concatenate(xs, axis=self.dim)
 
     def backward(self, gy):
         grads, start = [], 0
         for x in self.inputs:
             index = [slice(None)] * gy.ndim
-            index[self.axis] = slice(start, start + x.shape[self.axis])
+            index[self.dim] = slice(start, start + x.shape[self.dim])
             grads.append(getitem(gy, tuple(index)))
-            start += x.shape[self.axis]
+            start += x.shape[self.dim]
         return tuple(grads)
 
 
 @register
-def concatenate(tensors, axis=0):
-    """Join tensors along an existing axis."""
+@dim_aliases
+def cat(tensors, dim=0):
+    """Join tensors along an existing dim, as torch.cat (also named concat
+    and concatenate)."""
     tensors = list(tensors)
     if not tensors:
-        raise ValueError("concatenate: needs at least one tensor")
-    axis = axis % tensors[0].ndim
+        raise ValueError("cat(): needs at least one tensor")
+    first = tensors[0]
+    dim = normalize_dim(dim, first.shape, "cat")
     for t in tensors[1:]:
-        if t.ndim != tensors[0].ndim or any(
-                a != b for i, (a, b) in enumerate(zip(t.shape, tensors[0].shape)) if i != axis):
-            raise ValueError(f"concatenate: shapes {[u.shape for u in tensors]} differ "
-                             f"outside axis {axis}")
-    return Concatenate(axis)(*tensors)
+        if t.ndim != first.ndim or any(
+                a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != dim):
+            raise ValueError(f"cat(): shapes {[u.shape for u in tensors]} differ "
+                             f"outside dim {dim}")
+    return Concatenate(dim)(*tensors)
+
+
+concat = concatenate = cat  # torch's other names for it
 
 
 @register
-def stack(tensors, axis=0):
-    """Join same-shaped tensors along a new axis."""
+@dim_aliases
+def stack(tensors, dim=0):
+    """Join same-shaped tensors along a new dim."""
     tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack(): needs at least one tensor")
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
-    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+    dim = normalize_dim(dim, tensors[0].shape, "stack", ndim=tensors[0].ndim + 1)
+    return cat([unsqueeze(t, dim) for t in tensors], dim=dim)
 
 
 @register
-def split(x, size_or_sizes, axis=0):
-    """Cut x along `axis` into pieces of `size` (the last may be smaller), or
-    into the given list of sizes, as torch.split."""
-    length = x.shape[axis]
-    if isinstance(size_or_sizes, int):
-        sizes = [min(size_or_sizes, length - start) for start in range(0, length, size_or_sizes)]
+@dim_aliases
+def split(x, split_size_or_sections, dim=0):
+    """Cut x along `dim` into pieces of `split_size` (the last may be smaller),
+    or into the given list of sizes; a tuple of tensors, as torch.split."""
+    dim = normalize_dim(dim, x.shape, "split")
+    length = x.shape[dim]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0 and length > 0:
+            raise ValueError(f"split(): split_size must be positive, got {size}")
+        sizes = [min(size, length - start) for start in range(0, length, size)] or [0]
     else:
-        sizes = list(size_or_sizes)
-        if sum(sizes) != length:
-            raise ValueError(f"split: sizes {sizes} do not add up to {length} (axis {axis} "
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != length:
+            raise ValueError(f"split: sizes {sizes} do not add up to {length} (dim {dim} "
                              f"of shape {x.shape})")
     pieces, start = [], 0
     for size in sizes:
         index = [slice(None)] * x.ndim
-        index[axis] = slice(start, start + size)
+        index[dim] = slice(start, start + size)
         pieces.append(getitem(x, tuple(index)))
         start += size
-    return pieces
+    return tuple(pieces)
 
 
 @register
-def chunk(x, chunks, axis=0):
-    """Cut x into `chunks` nearly equal pieces along `axis`, as torch.chunk."""
-    size = -(-x.shape[axis] // chunks)
-    return split(x, size, axis)
+@dim_aliases
+def chunk(x, chunks, dim=0):
+    """Cut x into `chunks` nearly equal pieces along `dim`, as torch.chunk
+    (pieces of ceil(n / chunks), so there may be fewer than `chunks`)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk(): chunks must be positive, got {chunks}")
+    dim = normalize_dim(dim, x.shape, "chunk")
+    size = -(-x.shape[dim] // chunks)
+    return split(x, builtins.max(size, 1), dim)
