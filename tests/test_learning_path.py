@@ -38,6 +38,7 @@ HAND_VALUES = {
     "03": {"f'(2)": 10.0, "f''(2)": 12.0, "(Hv)[0] at (-1.2, 1)": 63.0, "(Hv)[1] at (-1.2, 1)": 4.0,
            "Newton after 6 steps, coordinate 0": 1.0, "Newton after 6 steps, coordinate 1": 1.0},
     "04": {"loss before training": math.log(2), "out.bias after one SGD step": 0.0025},
+    "05": {"CBOW loss of one example before training": 6 * math.log(2)},   # 1 + 5 noise words
 }
 
 
@@ -53,8 +54,20 @@ def network_learns_the_moons(stdout):
     assert accuracy >= 0.95
 
 
+def word_vectors_make_sense(stdout):
+    """Step 5: cat's neighbours include dog, and both models answer run : ran = sell : ?
+    with sold, which is not simply the nearest neighbour of sell."""
+    for model in ("CBOW", "skip-gram"):
+        neighbours = re.search(rf"^ *{model} +cat: (.*)$", stdout, re.M).group(1)
+        assert "dog" in [item.split()[0] for item in neighbours.split(", ")[:3]], neighbours
+        answer, alone = re.search(rf"^analogy \({model}\): run : ran = sell : (\S+) .*"
+                                  rf"nearest to 'sell' alone: (\S+)\)$", stdout, re.M).groups()
+        assert answer == "sold" and alone != "sold", (model, answer, alone)
+
+
 # Claims a step prints in words rather than as a check line.
-OTHER_CLAIMS = {"02": gradcheck_message_is_shown, "04": network_learns_the_moons}
+OTHER_CLAIMS = {"02": gradcheck_message_is_shown, "04": network_learns_the_moons,
+                "05": word_vectors_make_sense}
 
 
 def run_step(script, workdir):
