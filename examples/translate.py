@@ -1,13 +1,80 @@
 """Translate with a trained checkpoint.
 
     python examples/translate.py --checkpoint runs/translate/best.npz "我有苹果。" "好久不见。"
-    echo "他们认识我们。" | python examples/translate.py --checkpoint runs/translate/best.npz
+    python examples/translate.py --checkpoint runs/translate/best.npz < input.txt > output.txt
     python examples/translate.py --checkpoint runs/translate/best.npz      # interactive prompt
+
+Exactly one output line per input line, in order (a blank line gives a blank
+line). Input is read and translated in batches, so a long file streams and a
+line that fails costs only its own output line (left blank, with a message on
+stderr). A sentence too long for the model is translated in pieces, with a
+warning on stderr. Problems are reported as one line on stderr, never as a
+traceback: exit status 1 for a bad checkpoint or option, 130 on Ctrl-C.
 """
 import argparse
+import io
 import sys
 
 from tinytransformer.translation import Translator
+from tinytransformer.utils.checkpoint import CheckpointError
+
+PROGRAM = "translate.py"
+
+
+def warn(message):
+    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+
+
+def translate_batch(translator, numbered_lines, beam):
+    """Translations of [(line number, text)], in order; blank lines stay blank.
+    If the batch fails, each line is tried alone, so a bad line costs only itself."""
+    texts = [text.strip() for _, text in numbered_lines]
+    filled = [i for i, text in enumerate(texts) if text]
+    out = [""] * len(texts)
+
+    def on_long(index, n_tokens, n_pieces, number=None):
+        number = number if number is not None else numbered_lines[filled[index]][0]
+        warn(f"line {number}: {n_tokens} tokens, more than the model's "
+             f"{translator.max_source_tokens}; translated in {n_pieces} pieces")
+
+    try:
+        for i, translation in zip(filled, translator.translate([texts[i] for i in filled], beam,
+                                                               on_long=on_long)):
+            out[i] = translation
+    except Exception:                                  # noqa: BLE001 - retried line by line
+        for i in filled:
+            number = numbered_lines[i][0]
+            try:
+                out[i] = translator.translate(
+                    texts[i], beam, on_long=lambda _, n, k, number=number: on_long(0, n, k, number))
+            except Exception as error:                 # noqa: BLE001 - reported, line left blank
+                warn(f"line {number}: not translated ({type(error).__name__}: {error})")
+                out[i] = ""
+    return out
+
+
+def translate_stream(translator, lines, beam, batch_size):
+    batch = []
+    for number, line in enumerate(lines, start=1):
+        batch.append((number, line.rstrip("\r\n")))
+        if len(batch) == batch_size:
+            print("\n".join(translate_batch(translator, batch, beam)), flush=True)
+            batch = []
+    if batch:
+        print("\n".join(translate_batch(translator, batch, beam)), flush=True)
+
+
+def interactive(translator, beam):
+    print(f"{translator.src_lang} -> {translator.tgt_lang}; an empty line or Ctrl-D quits")
+    while True:
+        try:
+            text = input("> ").strip()
+        except EOFError:
+            print()
+            return
+        if not text:
+            return
+        print(translate_batch(translator, [(1, text)], beam)[0])
 
 
 def main(argv=None):
@@ -15,31 +82,34 @@ def main(argv=None):
     parser.add_argument("sentences", nargs="*", help="sentences to translate (else stdin or a prompt)")
     parser.add_argument("--checkpoint", required=True, help="a .npz written by train_translate.py")
     parser.add_argument("--beam", type=int, default=1, help="beam size (1: greedy)")
+    parser.add_argument("--batch-size", type=int, default=32, help="lines translated together")
     parser.add_argument("--device", default=None, help="cpu or cuda")
     args = parser.parse_args(argv)
+    if args.beam < 1 or args.batch_size < 1:
+        warn(f"--beam and --batch-size must be at least 1, got {args.beam} and {args.batch_size}")
+        return 1
     try:
         translator, _ = Translator.load(args.checkpoint, args.device)
-    except (OSError, ValueError) as error:
-        sys.exit(f"translate.py: {error}")
+    except (CheckpointError, OSError, ValueError, RuntimeError) as error:
+        warn(str(error).replace("\n", " "))
+        return 1
 
-    if args.sentences:
-        for text in args.sentences:
-            print(translator.translate(text, beam_size=args.beam))
-    elif not sys.stdin.isatty():
-        lines = [line.strip() for line in sys.stdin if line.strip()]
-        for translation in translator.translate(lines, beam_size=args.beam):
-            print(translation)
-    else:
-        print(f"{translator.src_lang} -> {translator.tgt_lang}; an empty line or Ctrl-D quits")
-        while True:
-            try:
-                text = input("> ").strip()
-            except (EOFError, KeyboardInterrupt):
-                print()
-                break
-            if not text:
-                break
-            print(translator.translate(text, beam_size=args.beam))
+    try:
+        if args.sentences:
+            translate_stream(translator, args.sentences, args.beam, args.batch_size)
+        elif not sys.stdin.isatty():
+            stdin = sys.stdin
+            if hasattr(stdin, "buffer"):    # a stray byte that is not UTF-8 costs one character
+                stdin = io.TextIOWrapper(stdin.buffer, encoding="utf-8-sig", errors="replace")
+            translate_stream(translator, stdin, args.beam, args.batch_size)
+        else:
+            interactive(translator, args.beam)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:                    # the reader went away (| head): not an error
+        sys.stderr.close()
+        return 0
     return 0
 
 

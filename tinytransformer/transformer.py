@@ -13,6 +13,7 @@ in three; linear1/linear2/norm1.. keep its names).
 """
 import dataclasses
 import math
+import numbers
 
 import tinytensor as tt
 
@@ -25,7 +26,12 @@ __all__ = ["EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "Transformer", 
 @dataclasses.dataclass
 class TransformerConfig:
     """Everything needed to rebuild a Transformer (saved in its checkpoints).
-    The defaults are the paper's base model; see `Transformer` for each field."""
+    The defaults are the paper's base model; see `Transformer` for each field.
+
+    A config is checked when it is made: sizes are integers within `LIMITS`
+    (so a damaged or hostile checkpoint cannot ask for a billion layers),
+    d_model divides into n_heads, dropout is in [0, 1), pad_id is an id of both
+    vocabularies. A bad value is a ValueError naming the field."""
     src_vocab: int
     tgt_vocab: int
     d_model: int = 512
@@ -40,9 +46,48 @@ class TransformerConfig:
     learned_positions: bool = False
     pad_id: int = 0
 
+    # The largest sizes a config may ask for: far beyond anything this library
+    # trains, small enough that a typo or a damaged file is caught before it
+    # allocates.
+    LIMITS = {"src_vocab": 10_000_000, "tgt_vocab": 10_000_000, "d_model": 8192,
+              "n_heads": 256, "n_layers": 64, "d_ff": 65536, "max_len": 65536}
+
+    def __post_init__(self):
+        for name, limit in self.LIMITS.items():
+            value = getattr(self, name)
+            if not _is_integer(value):
+                raise ValueError(f"TransformerConfig: {name} must be an integer, got {value!r}")
+            if not 1 <= value <= limit:
+                raise ValueError(f"TransformerConfig: {name}={value} is out of range "
+                                 f"(1 to {limit:,})")
+            setattr(self, name, int(value))
+        if self.d_model % self.n_heads:
+            raise ValueError(f"TransformerConfig: d_model={self.d_model} is not divisible by "
+                             f"n_heads={self.n_heads}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) \
+                or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"TransformerConfig: dropout must be a number in [0, 1), "
+                             f"got {self.dropout!r}")
+        self.dropout = float(self.dropout)
+        for name in ("share_embeddings", "tie_output", "norm_first", "learned_positions"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TransformerConfig: {name} must be true or false, "
+                                 f"got {getattr(self, name)!r}")
+        if not _is_integer(self.pad_id) or not 0 <= self.pad_id < min(self.src_vocab,
+                                                                      self.tgt_vocab):
+            raise ValueError(f"TransformerConfig: pad_id={self.pad_id!r} is not an id of both "
+                             f"vocabularies ({self.src_vocab} and {self.tgt_vocab} tokens)")
+        self.pad_id = int(self.pad_id)
+        if self.share_embeddings and self.src_vocab != self.tgt_vocab:
+            raise ValueError(f"TransformerConfig: share_embeddings needs one vocabulary, but "
+                             f"src_vocab={self.src_vocab} and tgt_vocab={self.tgt_vocab}")
+
     @classmethod
     def from_dict(cls, values):
         """From a saved dict; an unknown or missing field is a clear error."""
+        if not isinstance(values, dict):
+            raise ValueError(f"TransformerConfig: expected a dict of fields, got "
+                             f"{type(values).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
@@ -54,6 +99,25 @@ class TransformerConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    def num_parameters(self):
+        """How many numbers the model's parameters hold, computed from the
+        config alone (before anything is allocated)."""
+        d, d_ff, layers = self.d_model, self.d_ff, self.n_layers
+        attention = 4 * (d * d + d)                      # q, k, v and out projections
+        feed_forward = d * d_ff + d_ff + d_ff * d + d
+        norm = 2 * d
+        encoder_layer = attention + feed_forward + 2 * norm
+        decoder_layer = 2 * attention + feed_forward + 3 * norm
+        embeddings = self.src_vocab * d + (0 if self.share_embeddings else self.tgt_vocab * d)
+        positions = self.max_len * d if self.learned_positions else 0
+        output = self.tgt_vocab if self.tie_output else d * self.tgt_vocab + self.tgt_vocab
+        return (embeddings + positions + layers * (encoder_layer + decoder_layer) + 2 * norm
+                + output)
+
+
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class EncoderLayer(Module):

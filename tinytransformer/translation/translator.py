@@ -3,18 +3,27 @@
     translator, _ = Translator.load("runs/translate/best.npz")
     translator.translate(["我有苹果。"])          # ['I have an apple.']
 """
+import warnings
+
 import numpy as np
 
 import tinytensor as tt
 
-from ..data import BOS, EOS, PAD, Vocab, pad_sequences
+from ..data import BOS, EOS, PAD, SPECIAL_TOKENS, Vocab, pad_sequences
 from ..decoding import beam_search, greedy_decode
 from ..nn import evaluating
-from ..utils.checkpoint import load_checkpoint, save_checkpoint
-from ..transformer import Transformer
-from .tokenizers import detokenize, tokenize
+from ..transformer import Transformer, TransformerConfig
+from ..utils.checkpoint import CheckpointError, CheckpointReader, save_checkpoint
+from .tokenizers import LANGUAGES, detokenize, tokenize
 
-__all__ = ["Translator", "corpus_bleu"]
+__all__ = ["Translator", "corpus_bleu", "LongSentenceWarning"]
+
+# Where a sentence that does not fit the model may be cut, best first.
+_BREAKS = ("。！？!?.", "；;", "，,、：:")
+
+
+class LongSentenceWarning(UserWarning):
+    """A sentence longer than the model's position table was translated in pieces."""
 
 
 def corpus_bleu(hypotheses, references):
@@ -27,6 +36,32 @@ def corpus_bleu(hypotheses, references):
     chinese = any("\u4e00" <= ch <= "\u9fff" for ref in references[:20] for ch in ref)
     return sacrebleu.corpus_bleu(list(hypotheses), [list(references)],
                                  tokenize="zh" if chinese else "13a").score
+
+
+def split_tokens(tokens, limit, _level=0):
+    """Cut a token list into pieces of at most `limit` tokens: at the ends of
+    sentences where that is enough, else also of clauses, else anywhere; then
+    neighbouring parts are packed together up to the limit."""
+    tokens = list(tokens)
+    if len(tokens) <= limit:
+        return [tokens]
+    if _level == len(_BREAKS):
+        return [tokens[i:i + limit] for i in range(0, len(tokens), limit)]
+    segments, start = [], 0
+    for i, token in enumerate(tokens):
+        if token in _BREAKS[_level]:
+            segments.append(tokens[start:i + 1])
+            start = i + 1
+    if start < len(tokens):
+        segments.append(tokens[start:])
+    pieces = []
+    for segment in segments:
+        for part in split_tokens(segment, limit, _level + 1):
+            if pieces and len(pieces[-1]) + len(part) <= limit:
+                pieces[-1] += part
+            else:
+                pieces.append(part)
+    return pieces
 
 
 class Translator:
@@ -44,13 +79,26 @@ class Translator:
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.proper_nouns = tuple(sorted(set(proper_nouns)))
 
+    @property
+    def max_source_tokens(self):
+        """The longest source the model takes, in tokens (its </s> needs a position too)."""
+        return self.model.positions.max_len - 1
+
     def encode_sources(self, texts):
         """Padded (B, S) source ids, each sentence followed by </s> (as in training)."""
-        return pad_sequences([self.src_vocab.encode(tokenize(t, self.src_lang)) + [EOS]
-                              for t in texts], PAD)
+        return self._encode_tokens([tokenize(t, self.src_lang) for t in texts])
+
+    def _encode_tokens(self, token_lists):
+        longest = max(len(tokens) for tokens in token_lists)
+        if longest > self.max_source_tokens:
+            raise ValueError(f"a sentence of {longest} tokens is longer than the model's "
+                             f"{self.max_source_tokens} (translate() cuts such sentences)")
+        return pad_sequences([self.src_vocab.encode(tokens) + [EOS] for tokens in token_lists], PAD)
 
     def translate_ids(self, texts, beam_size=1, max_len=None, length_penalty=0.6):
-        src = self.encode_sources(texts)
+        return self._decode(self.encode_sources(texts), beam_size, max_len, length_penalty)
+
+    def _decode(self, src, beam_size=1, max_len=None, length_penalty=0.6):
         max_len = max_len or 2 * src.shape[1] + 10
         if beam_size > 1:
             return beam_search(self.model, src, BOS, EOS, beam_size, max_len, length_penalty)
@@ -59,14 +107,41 @@ class Translator:
     def detokenize(self, ids):
         return detokenize(self.tgt_vocab.decode(ids), self.tgt_lang, self.proper_nouns)
 
-    def translate(self, texts, beam_size=1, max_len=None, batch_size=64):
-        """Translate a list of sentences (greedy, or beam search if beam_size > 1)."""
+    def translate(self, texts, beam_size=1, max_len=None, batch_size=64, on_long=None):
+        """Translate a sentence or a list of them (greedy, or beam search if beam_size > 1).
+
+        A sentence longer than the model takes is cut into pieces (at sentence
+        or clause ends where possible) and the pieces' translations joined;
+        each such sentence is reported by `on_long(index, n_tokens, n_pieces)`,
+        by default as a LongSentenceWarning. An empty sentence translates to "".
+        """
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
-        out = []
-        for start in range(0, len(texts), batch_size):
-            for ids in self.translate_ids(texts[start:start + batch_size], beam_size, max_len):
-                out.append(self.detokenize(ids))
+        if beam_size < 1 or batch_size < 1:
+            raise ValueError(f"beam_size and batch_size must be at least 1, got {beam_size} "
+                             f"and {batch_size}")
+        limit = self.max_source_tokens
+        pieces = []                                  # (text index, tokens) in order
+        for index, text in enumerate(texts):
+            tokens = tokenize(text, self.src_lang)
+            parts = split_tokens(tokens, limit) if tokens else []
+            if len(parts) > 1:
+                if on_long is None:
+                    warnings.warn(f"sentence {index + 1} has {len(tokens)} tokens, more than the "
+                                  f"model's {limit}: translated in {len(parts)} pieces",
+                                  LongSentenceWarning, stacklevel=2)
+                else:
+                    on_long(index, len(tokens), len(parts))
+            pieces.extend((index, part) for part in parts)
+        outputs = [[] for _ in texts]
+        for start in range(0, len(pieces), batch_size):
+            batch = pieces[start:start + batch_size]
+            ids = self._decode(self._encode_tokens([tokens for _, tokens in batch]), beam_size,
+                               max_len)
+            for (index, _), out in zip(batch, ids):
+                outputs[index].append(self.detokenize(out))
+        glue = "" if self.tgt_lang == "zh" else " "
+        out = [glue.join(parts) for parts in outputs]
         return out[0] if single else out
 
     @tt.no_grad()
@@ -95,27 +170,82 @@ class Translator:
 
     @classmethod
     def load(cls, path, device=None):
-        """A Translator from a checkpoint (onto `device`), and the checkpoint's contents."""
-        header = load_checkpoint(path)
-        config = header["config"]
-        try:
-            model = Transformer.from_config(config["model"])
-            src_vocab, tgt_vocab = Vocab.from_dict(config["src_vocab"]), Vocab.from_dict(config["tgt_vocab"])
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"{path} is not a translator checkpoint (its config lacks {error})") from None
+        """A Translator from a checkpoint (onto `device`), and the checkpoint's contents
+        ({"config", "extra", "model_state"}; the optimizer's arrays are not read).
+
+        Everything is checked before it is used: the model config is sane (see
+        TransformerConfig), the vocabularies are well formed and match the
+        embedding and output sizes, the file holds as many weights as the
+        config describes (from the zip directory, before the model is built),
+        and every weight is present with its shape, a float dtype and finite
+        values. Any failure is one CheckpointError with one line saying why.
+        """
+        with CheckpointReader(path) as ckpt:
+            settings = _check_translator_config(ckpt)
+            model_config = settings["model"]
+            stored = ckpt.nbytes("model.")
+            needed = model_config.num_parameters() * 2      # 2 bytes: float16, the smallest
+            if stored < needed:
+                raise CheckpointError(
+                    f"{path}: its config describes a model of {model_config.num_parameters():,} "
+                    f"parameters, but the file holds only {stored:,} bytes of weights")
+            model = Transformer.from_config(model_config)
+            state = ckpt.read_model_state(model)
+            header = {"config": ckpt.config, "extra": ckpt.extra, "model_state": state}
         if device is not None:
             model.to(device)
-        model.load_state_dict(header["model_state"])
+        model.load_state_dict(state)
         model.eval()
-        translator = cls(model, src_vocab, tgt_vocab, config["src_lang"], config["tgt_lang"],
-                         _proper_nouns(config))
+        translator = cls(model, settings["src_vocab"], settings["tgt_vocab"], settings["src_lang"],
+                         settings["tgt_lang"], settings["proper_nouns"])
         return translator, header
 
 
-def _proper_nouns(config):
-    """Checkpoints written before the proper nouns were saved all came from the
-    built-in corpus, whose nouns the detokenizer then used by default."""
+def _check_translator_config(ckpt):
+    """The translator's settings from a checkpoint's config, each checked."""
+    path, config = ckpt.path, ckpt.config
+
+    def fail(reason):
+        return CheckpointError(f"{path} is not a usable translator checkpoint: {reason}")
+
+    if not isinstance(config, dict):
+        raise fail("it has no translator config")
+    for key in ("model", "src_vocab", "tgt_vocab", "src_lang", "tgt_lang"):
+        if key not in config:
+            raise fail(f"its config has no {key!r}")
+    try:
+        model = TransformerConfig.from_dict(config["model"])
+    except ValueError as error:
+        raise fail(str(error)) from None
+    settings = {"model": model}
+    for side, size in (("src", model.src_vocab), ("tgt", model.tgt_vocab)):
+        try:
+            vocab = Vocab.from_dict(config[f"{side}_vocab"])
+        except ValueError as error:
+            raise fail(f"its {side}_vocab is malformed ({error})") from None
+        if not all(isinstance(token, str) for token in vocab.itos):
+            raise fail(f"its {side}_vocab holds tokens that are not strings")
+        if tuple(vocab.itos[:len(SPECIAL_TOKENS)]) != SPECIAL_TOKENS:
+            raise fail(f"its {side}_vocab does not start with {' '.join(SPECIAL_TOKENS)}")
+        if len(vocab) != size:
+            raise fail(f"its {side}_vocab has {len(vocab)} tokens, but the model's "
+                       f"{side} embedding has {size} rows")
+        settings[f"{side}_vocab"] = vocab
+    if model.pad_id != PAD:
+        raise fail(f"its model pads with id {model.pad_id}, the vocabularies with {PAD}")
+    if config["src_lang"] not in LANGUAGES or config["tgt_lang"] not in LANGUAGES \
+            or config["src_lang"] == config["tgt_lang"]:
+        raise fail(f"its languages {config['src_lang']!r} -> {config['tgt_lang']!r} are not "
+                   "zh -> en or en -> zh")
+    settings["src_lang"], settings["tgt_lang"] = config["src_lang"], config["tgt_lang"]
     if "proper_nouns" in config:
-        return config["proper_nouns"]
-    from .corpus import ENGLISH_PROPER_NOUNS
-    return ENGLISH_PROPER_NOUNS
+        nouns = config["proper_nouns"]
+        if not isinstance(nouns, list) or not all(isinstance(n, str) for n in nouns):
+            raise fail("its proper_nouns are not a list of words")
+        settings["proper_nouns"] = nouns
+    else:
+        # Checkpoints written before the proper nouns were saved all came from the
+        # built-in corpus, whose nouns the detokenizer then used by default.
+        from .corpus import ENGLISH_PROPER_NOUNS
+        settings["proper_nouns"] = ENGLISH_PROPER_NOUNS
+    return settings
