@@ -12,17 +12,25 @@ decoder_layer.svg (the computation graph of one decoder layer).
 Then try it: python examples/translate.py --checkpoint runs/translate/best.npz "我有苹果。"
 """
 import argparse
+import importlib.util
 import pathlib
+import signal
 import sys
+import threading
 import time
+import warnings
 
 import numpy as np
 
 import tinytensor as tt
 from tinytransformer.translation import (DOC_EXAMPLES, ENGLISH_PROPER_NOUNS, FIXED_PHRASES,
-                                         TrainConfig, Trainer, builtin_splits, held_out_samples,
-                                         read_tsv, tokenize, train_dev_split)
-from tinytransformer.utils.checkpoint import atomic_write
+                                         Interrupted, TrainConfig, Trainer, TrainingError,
+                                         Translator, builtin_splits, held_out_samples, read_tsv,
+                                         tokenize, train_dev_split)
+from tinytransformer.translation.runs import RunFolder
+from tinytransformer.utils.checkpoint import CheckpointError, atomic_write
+
+PROGRAM = "train_translate.py"
 
 IDIOM_REPEATS = 50
 DEFAULTS = TrainConfig().to_dict()
@@ -37,6 +45,9 @@ def parse_args(argv=None):
     parser.add_argument("--tgt", default="en", choices=["zh", "en"])
     parser.add_argument("--out", default="runs/translate", help="folder for checkpoints and pictures")
     parser.add_argument("--resume", metavar="CKPT", help="continue the run saved in this checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in an --out that holds another run's checkpoints "
+                        "(they are deleted)")
     parser.add_argument("--d-model", type=int, default=DEFAULTS["d_model"])
     parser.add_argument("--heads", dest="n_heads", type=int, default=DEFAULTS["n_heads"])
     parser.add_argument("--layers", dest="n_layers", type=int, default=DEFAULTS["n_layers"])
@@ -61,6 +72,7 @@ def parse_args(argv=None):
     parser.add_argument("--draw-graph", action="store_true",
                         help="write the computation graph of one decoder layer (decoder_layer.svg)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-plots", action="store_true", help="draw no pictures")
     args = parser.parse_args(argv)
     if args.src == args.tgt:
         parser.error("--src and --tgt must differ")
@@ -78,10 +90,19 @@ def load_data(args):
             return {k: [(en, zh) for zh, en in v] for k, v in splits.items()}
         return splits
     train = read_tsv(args.data, args.src, args.tgt)
+    if not train:
+        raise TrainingError(f"--data {args.data} holds no sentence pairs (expected UTF-8 lines "
+                            "English<TAB>Chinese)")
     if args.dev:
         dev = read_tsv(args.dev, args.src, args.tgt)
+        if not dev:
+            raise TrainingError(f"--dev {args.dev} holds no sentence pairs (expected UTF-8 lines "
+                                "English<TAB>Chinese)")
     else:
         train, dev = train_dev_split(train, 0.1, seed=args.seed)
+        if not dev or not train:
+            raise TrainingError(f"--data {args.data} has only {len(train) + len(dev)} pairs, too "
+                                "few to hold out a tenth as the dev set: give --dev, or more data")
     return {"train": train, "dev": dev, "test": dev}
 
 
@@ -91,8 +112,8 @@ def init_embeddings(trainer, path):
     vectors = KeyedVectors.load_word2vec_format(path, binary=str(path).endswith(".bin"))
     embedding = trainer.model.tgt_embed.weight
     if vectors.vector_size != embedding.shape[1]:
-        sys.exit(f"--init-embeddings: vectors have {vectors.vector_size} dimensions but the "
-                 f"model's d_model is {embedding.shape[1]}")
+        raise TrainingError(f"--init-embeddings: vectors have {vectors.vector_size} dimensions "
+                            f"but the model's d_model is {embedding.shape[1]}")
     vocab = trainer.translator.tgt_vocab
     rows = [(i, word) for i, word in enumerate(vocab.itos) if word in vectors]
     if rows:
@@ -168,48 +189,122 @@ def draw_decoder_layer(trainer, path):
     tt.save_graph(out, path)
 
 
+def fail(message):
+    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loop (which handles it itself)."""
+
+
+def on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     args = parse_args(argv)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = load_data(args)
-    print(f"data: {len(data['train'])} training, {len(data['dev'])} dev, {len(data['test'])} test "
-          f"pairs ({args.src} -> {args.tgt}{', built-in corpus' if args.data is None else ''})")
-    if args.resume:
-        overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device}
-        trainer = Trainer.resume(args.resume, data, overrides)
-        print(f"resuming {args.resume} at step {trainer.state['step']}")
-    else:
-        config = TrainConfig(**{k: getattr(args, k) for k in DEFAULTS})
-        # The built-in corpus knows its names; for other data the Trainer finds them.
-        proper_nouns = ENGLISH_PROPER_NOUNS if args.data is None else None
-        trainer = Trainer(data, config, args.src, args.tgt, proper_nouns=proper_nouns)
-        if args.init_embeddings:
-            init_embeddings(trainer, args.init_embeddings)
-    t = trainer.translator
-    print(f"model: {trainer.model.num_parameters():,} parameters, vocabularies "
-          f"{len(t.src_vocab)} ({args.src}) and {len(t.tgt_vocab)} ({args.tgt})")
-    if args.draw_graph:
-        draw_decoder_layer(trainer, out / "decoder_layer.svg")
-        print(f"wrote {out / 'decoder_layer.svg'}")
-
-    start = time.perf_counter()
+    # Warnings (say, skipped lines of a data file) as one line each, like the errors.
+    show_warning, sigterm = warnings.showwarning, signal.getsignal(signal.SIGTERM)
+    warnings.showwarning = lambda message, *_, **__: print(f"{PROGRAM}: warning: {message}",
+                                                           file=sys.stderr, flush=True)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and sigterm is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:
+        return run_main(args)
+    finally:
+        warnings.showwarning = show_warning
+        if in_main_thread and sigterm is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, sigterm)
+
+
+def run_main(args):
+    """train(), with every expected failure as one line and an exit status."""
+    try:
+        return train(args)
+    except Interrupted as stop:          # the loop stopped at a step boundary and saved
+        print(f"\n{stop}", flush=True)
+        return stop.exit_code
+    except Terminated:
+        fail("terminated by SIGTERM")
+        return 143
+    except KeyboardInterrupt:
+        fail("interrupted")
+        return 130
+    except (TrainingError, CheckpointError) as error:
+        return fail(error)
+    except OSError as error:             # a file that cannot be read, a full disk, ...
+        where = f" ({error.filename})" if error.filename else ""
+        return fail(f"{error.strerror or error}{where}")
+
+
+def check_options(args):
+    """The options the TrainConfig does not check; then the config itself."""
+    if args.beam < 1:
+        raise TrainingError(f"--beam must be at least 1, got {args.beam}")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise TrainingError(f"--time-limit must be a positive number of minutes, got {args.time_limit}")
+    if args.resume and not pathlib.Path(args.resume).is_file():
+        raise TrainingError(f"--resume {args.resume}: no such checkpoint file")
+    try:
+        return TrainConfig(**{k: getattr(args, k) for k in DEFAULTS})
+    except ValueError as error:
+        raise TrainingError(str(error).replace("TrainConfig: ", "option ")) from None
+
+
+def train(args):
+    config = check_options(args)
+    with RunFolder(args.out) as out:             # refused if another run is using it
+        data = load_data(args)
+        print(f"data: {len(data['train'])} training, {len(data['dev'])} dev, {len(data['test'])} "
+              f"test pairs ({args.src} -> {args.tgt}"
+              f"{', built-in corpus' if args.data is None else ''})")
+        if args.resume:
+            overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device}
+            trainer = Trainer.resume(args.resume, data, overrides)
+            print(f"resuming {args.resume} at step {trainer.state['step']}")
+        else:
+            # The built-in corpus knows its names; for other data the Trainer finds them.
+            proper_nouns = ENGLISH_PROPER_NOUNS if args.data is None else None
+            trainer = Trainer(data, config, args.src, args.tgt, proper_nouns=proper_nouns)
+        trainer.claim(out, overwrite=args.overwrite)   # no other run's checkpoints in --out
+        for part, count in trainer.skipped.items():
+            if count:
+                print(f"note: {count} {part} pairs are longer than --max-len {trainer.config.max_len}"
+                      " tokens and are left out")
+        if args.init_embeddings and not args.resume:
+            init_embeddings(trainer, args.init_embeddings)
+        t = trainer.translator
+        print(f"model: {trainer.model.num_parameters():,} parameters, vocabularies "
+              f"{len(t.src_vocab)} ({args.src}) and {len(t.tgt_vocab)} ({args.tgt})", flush=True)
+        plots = not args.no_plots and importlib.util.find_spec("matplotlib") is not None
+        if not plots and not args.no_plots:
+            print("note: matplotlib is not installed, so no pictures are drawn")
+        if args.draw_graph:
+            draw_decoder_layer(trainer, out / "decoder_layer.svg")
+            print(f"wrote {out / 'decoder_layer.svg'}")
+
+        start = time.perf_counter()
         state = trainer.run(out, progress=not args.no_progress,
                             time_limit=args.time_limit * 60 if args.time_limit else None,
-                            on_eval=lambda tr: plot_losses(tr.state, out / "loss.png"))
-    except KeyboardInterrupt:
-        return 130
-    print(f"trained {state['step']} steps in {time.perf_counter() - start:.0f} s "
-          f"(this session); best dev BLEU {state['best_bleu']:.1f}")
+                            on_eval=(lambda tr: plot_losses(tr.state, out / "loss.png")) if plots else None)
+        print(f"trained {state['step']} steps in {time.perf_counter() - start:.0f} s "
+              f"(this session); best dev BLEU {state['best_bleu']:.1f}")
+        report(args, trainer, data, out, plots)
+    return 0
 
-    best = Trainer.resume(out / "best.npz", data).translator
+
+def report(args, trainer, data, out, plots):
+    """Test BLEU of best.npz, sample translations, pictures."""
+    best_path = out / "best.npz" if (out / "best.npz").exists() else out / "last.npz"
+    best, _ = Translator.load(best_path)
     test = data["test"]
     trainer.translator = best
     greedy_bleu = trainer.bleu(test)
     beam_bleu = trainer.bleu(test, beam_size=args.beam)
-    print(f"test BLEU of best.npz on {len(test)} held-out sentences: greedy {greedy_bleu:.1f}, "
-          f"beam {args.beam}: {beam_bleu:.1f}")
+    print(f"test BLEU of {best_path.name} on {len(test)} held-out sentences: greedy "
+          f"{greedy_bleu:.1f}, beam {args.beam}: {beam_bleu:.1f}")
 
     samples = held_out_samples(6, args.seed) if args.data is None else test[:6]
     if args.data is None and (args.src, args.tgt) == ("zh", "en"):
@@ -218,13 +313,14 @@ def main(argv=None):
     for source, reference in samples:
         print(f"  {source}  ->  {best.translate(source)}    (reference: {reference})")
 
-    plot_losses(state, out / "loss.png")
+    if not plots:
+        return
+    plot_losses(trainer.state, out / "loss.png")
     example = samples[0][0]
     if all(tok in best.src_vocab for tok in tokenize(example, args.src)):
         plot_attention(best, example, out / "attention.png")
     print(f"\nwrote {out / 'best.npz'}, {out / 'last.npz'}, {out / 'loss.png'}, {out / 'attention.png'}")
     print(f'try: python examples/translate.py --checkpoint {out / "best.npz"} "{example}"')
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
     corpus/        the built-in corpus: lexicon (data), grammar (rendering), sampler (splits)
     translator.py  Translator (model + vocabularies: translate, save, load) and corpus BLEU
     trainer.py     TrainConfig and Trainer (the training loop behind examples/train_translate.py)
+    runs.py        RunFolder (one run per output folder, a lock) and StopSignals (SIGINT/SIGTERM)
+    errors.py      TrainingError, NonFiniteError, RunFolderError, Interrupted
 
     translator, _ = Translator.load("runs/translate/best.npz")
     translator.translate(["我有苹果。"])          # ['I have an apple.']
@@ -14,13 +16,15 @@ from .tokenizers import (detokenize, detokenize_en, find_proper_nouns, tokenize,
 from .parallel import make_batches, read_tsv, train_dev_split
 from .corpus import (DOC_EXAMPLES, ENGLISH_PROPER_NOUNS, FIXED_PHRASES, builtin_splits,
                      generate_corpus, held_out_samples)
-from .translator import Translator, corpus_bleu
+from .translator import LongSentenceWarning, Translator, corpus_bleu
 from .trainer import TrainConfig, Trainer
+from .errors import Interrupted, NonFiniteError, RunFolderError, TrainingError
 
 __all__ = [
     "tokenize", "detokenize", "tokenize_zh", "tokenize_en", "detokenize_en", "find_proper_nouns",
     "read_tsv", "train_dev_split", "make_batches",
     "DOC_EXAMPLES", "FIXED_PHRASES", "ENGLISH_PROPER_NOUNS", "generate_corpus", "builtin_splits",
     "held_out_samples",
-    "Translator", "corpus_bleu", "TrainConfig", "Trainer",
+    "Translator", "corpus_bleu", "LongSentenceWarning", "TrainConfig", "Trainer",
+    "TrainingError", "NonFiniteError", "RunFolderError", "Interrupted",
 ]

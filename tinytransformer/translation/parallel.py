@@ -26,8 +26,9 @@ def read_tsv(path, src: str = "zh", tgt: str = "en") -> list[tuple[str, str]]:
 
     ``src`` and ``tgt`` ("zh" or "en") choose the direction; pairs come back as
     ``(src, tgt)``.  Malformed lines (fewer than two columns, an empty side, bytes that are not
-    UTF-8) are skipped, and one warning says how many and where the first was.  Blank lines are
-    ignored silently.
+    UTF-8, NUL bytes as in UTF-16) are skipped, and one warning says how many and where the
+    first was.  Blank lines are ignored silently.  A file in another encoding thus gives no
+    pairs, and the caller reports that.
     """
     columns = {"en": 0, "zh": 1}
     if src not in columns or tgt not in columns or src == tgt:
@@ -41,7 +42,9 @@ def read_tsv(path, src: str = "zh", tgt: str = "en") -> list[tuple[str, str]]:
             if not line.strip():
                 continue
             fields = [field.strip() for field in line.split("\t")]
-            if len(fields) < 2 or not fields[0] or not fields[1] or "\ufffd" in line:
+            # U+FFFD stands for bytes that are not UTF-8; NUL bytes mean UTF-16 or binary.
+            if len(fields) < 2 or not fields[0] or not fields[1] or "\ufffd" in line \
+                    or "\x00" in line:
                 skipped += 1
                 first_bad = first_bad or line_number
                 continue

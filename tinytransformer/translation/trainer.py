@@ -4,14 +4,32 @@
     trainer.run("runs/translate")
     trainer = Trainer.resume("runs/translate/last.npz", data)   # continues exactly
 
-The Trainer keeps everything a run needs to continue exactly where it
-stopped (model, Adam state, schedule, data position, random generator) in one
-checkpoint, so `--resume` gives the same result as an uninterrupted run.
+What the loop promises:
+
+* Everything is checked before the first step (the config, that there is data
+  to train on and a usable dev set, that the output folder is free and
+  writable); a problem is one TrainingError saying what to change.
+* A checkpoint holds everything a run needs to continue (model, Adam state,
+  schedule, data position, random generator), always taken at a step
+  boundary, so resuming from any checkpoint - after Ctrl-C, SIGTERM, a crash
+  or a SIGKILL - gives bit for bit the run that was never stopped.
+* last.npz is written before step 1 and before every evaluation, so an error
+  or a kill at an evaluation loses no training; best.npz when dev BLEU improves.
+* SIGINT and SIGTERM stop the run at the next step boundary, after saving
+  last.npz (`Interrupted`, exit status 130 or 143 in the example).
+* A NaN or infinite loss or gradient stops the run before it changes a weight
+  (`NonFiniteError`); the checkpoints on disk stay as they were.
 """
 import dataclasses
+import importlib.util
 import json
-import pathlib
+import math
+import numbers
+import signal
 import time
+import uuid
+
+import numpy as np
 
 import tinytensor as tt
 
@@ -23,17 +41,20 @@ from ..transformer import Transformer, TransformerConfig
 from ..utils.checkpoint import load_checkpoint
 from ..utils.progress import Progress
 from .parallel import make_batches
+from .errors import Interrupted, NonFiniteError, RunFolderError, TrainingError
+from .runs import RunFolder, StopSignals
 from .tokenizers import find_proper_nouns, tokenize
 from .translator import Translator, corpus_bleu
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["TrainConfig", "Trainer", "TrainingError", "NonFiniteError", "Interrupted"]
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """Everything that decides a training run (saved in its checkpoints).
 
-    The defaults train the built-in corpus in about six minutes on a CPU."""
+    The defaults train the built-in corpus in about six minutes on a CPU.
+    Each value is checked when the config is made (a ValueError names it)."""
     # the model (see Transformer)
     d_model: int = 128
     n_heads: int = 4
@@ -53,6 +74,31 @@ class TrainConfig:
     eval_every: int = 300
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self):
+        at_least = {"d_model": 1, "n_heads": 1, "n_layers": 1, "d_ff": 1, "max_len": 3,
+                    "batch_tokens": 1, "min_freq": 1, "warmup": 1, "steps": 1, "eval_every": 1,
+                    "seed": 0}
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"TrainConfig: {name} must be an integer >= {low}, got {value!r}")
+        ranges = {"dropout": (0.0, 1.0, "[0, 1)"), "label_smoothing": (0.0, 1.0, "[0, 1)"),
+                  "lr_factor": (0.0, math.inf, "> 0"), "clip": (0.0, math.inf, "> 0")}
+        for name, (low, high, text) in ranges.items():
+            value = getattr(self, name)
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+                math.isfinite(value) and low <= value < high and (value > 0 or text != "> 0")
+            if not ok:
+                raise ValueError(f"TrainConfig: {name} must be a number in {text}, got {value!r}")
+        if not isinstance(self.device, str):
+            raise ValueError(f"TrainConfig: device must be 'cpu' or 'cuda', got {self.device!r}")
+        self.model_config(1000, 1000)               # the model's own checks (d_model / n_heads)
+
+    def model_config(self, src_vocab, tgt_vocab):
+        return TransformerConfig(src_vocab, tgt_vocab, d_model=self.d_model, n_heads=self.n_heads,
+                                 n_layers=self.n_layers, d_ff=self.d_ff, dropout=self.dropout,
+                                 max_len=self.max_len, pad_id=PAD)
 
     @classmethod
     def from_dict(cls, values):
@@ -85,14 +131,17 @@ class Trainer:
         self.config = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
         self.data = data
         c = self.config
+        _check_bleu_available()
+        if not data.get("train"):
+            raise TrainingError("nothing to train on: there are no training pairs")
+        if not data.get("dev"):
+            raise TrainingError("the dev set is empty: give dev pairs (--dev), or more data so "
+                                "that a tenth of it can be held out")
         tt.manual_seed(c.seed)
         if translator is None:
             src_vocab = Vocab.build([tokenize(s, src_lang) for s, _ in data["train"]], c.min_freq)
             tgt_vocab = Vocab.build([tokenize(t, tgt_lang) for _, t in data["train"]], c.min_freq)
-            model = Transformer.from_config(TransformerConfig(
-                len(src_vocab), len(tgt_vocab), d_model=c.d_model, n_heads=c.n_heads,
-                n_layers=c.n_layers, d_ff=c.d_ff, dropout=c.dropout, max_len=c.max_len,
-                pad_id=PAD))
+            model = Transformer.from_config(c.model_config(len(src_vocab), len(tgt_vocab)))
             if proper_nouns is None:
                 proper_nouns = find_proper_nouns(t for _, t in data["train"]) if tgt_lang == "en" else ()
             translator = Translator(model, src_vocab, tgt_vocab, src_lang, tgt_lang, proper_nouns)
@@ -100,38 +149,64 @@ class Trainer:
         self.model = translator.model.to(c.device)
         self.optimizer = Adam(self.model.parameters(), lr=0.0, betas=(0.9, 0.98), eps=1e-9)
         self.schedule = NoamSchedule(self.optimizer, c.d_model, c.warmup, c.lr_factor)
-        self.train_ids = self._encode(data["train"])
-        self.dev_ids = self._encode(data["dev"])
+        self.train_ids, train_kept = self._encode(data["train"])
+        dev_ids, dev_kept = self._encode(data["dev"])
+        self.dev_ids, self.dev_pairs = dev_ids, [data["dev"][i] for i in dev_kept]
+        self.skipped = {"train": len(data["train"]) - len(train_kept),
+                        "dev": len(data["dev"]) - len(dev_kept)}
+        for part, pairs, kept in (("training", data["train"], train_kept),
+                                  ("dev", data["dev"], dev_kept)):
+            if not kept:
+                raise TrainingError(f"none of the {len(pairs)} {part} pairs fits max_len="
+                                    f"{c.max_len} tokens (with <s> and </s>): raise --max-len, "
+                                    "or give shorter sentences")
         self.state = {"step": 0, "epoch": 0, "batch": 0, "train_loss": [], "val": [],
-                      "best_bleu": -1.0, "seconds": 0.0}
+                      "best_bleu": -1.0, "seconds": 0.0, "run_id": uuid.uuid4().hex,
+                      "evaluated": 0}
+        self.resumed = False
+        self._batches = (None, None)
+        self._stop = None
 
     def _encode(self, pairs):
+        """(source ids, target ids) of the pairs that fit the position table, and their indices."""
         t = self.translator
         src = [t.src_vocab.encode(tokenize(s, t.src_lang)) for s, _ in pairs]
         tgt = [t.tgt_vocab.encode(tokenize(x, t.tgt_lang)) for _, x in pairs]
-        # Longer sentences than the position table would fail; they are rare, skip them.
         keep = [i for i in range(len(src))
-                if max(len(src[i]) + 1, len(tgt[i]) + 2) <= self.config.max_len]
-        return [src[i] for i in keep], [tgt[i] for i in keep]
+                if src[i] and max(len(src[i]) + 1, len(tgt[i]) + 2) <= self.config.max_len]
+        return ([src[i] for i in keep], [tgt[i] for i in keep]), keep
 
     def epoch_batches(self, epoch):
         """The same batches in the same order for the same seed and epoch (for --resume)."""
-        return make_batches(*self.train_ids, self.config.batch_tokens, shuffle=True,
-                            seed=self.config.seed * 100_003 + epoch)
+        if self._batches[0] != epoch:
+            batches = make_batches(*self.train_ids, self.config.batch_tokens, shuffle=True,
+                                   seed=self.config.seed * 100_003 + epoch)
+            if not batches:
+                raise TrainingError(f"epoch {epoch} has no batch to train on")
+            self._batches = (epoch, batches)
+        return self._batches[1]
 
     def loss(self, src, tgt, smoothing):
         logits = self.model(src, tgt[:, :-1])   # teacher forcing: predict each next token
         return tt.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD, label_smoothing=smoothing)
 
     def train_step(self, src, tgt):
+        """One update; a NaN or infinite loss or gradient raises NonFiniteError
+        before any weight, optimizer or schedule state changes."""
         self.model.train()
+        step = self.state["step"] + 1
         loss = self.loss(src, tgt, self.config.label_smoothing)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteError(f"step {step}: the loss is {value}")
         self.optimizer.zero_grad()
         loss.backward()
-        clip_grad_norm_(self.model.parameters(), self.config.clip)
+        norm = clip_grad_norm_(self.model.parameters(), self.config.clip)
+        if not math.isfinite(norm):
+            raise NonFiniteError(f"step {step}: the gradient norm is {norm}")
         self.optimizer.step()
         self.schedule.step()
-        return loss.item()
+        return value
 
     @tt.no_grad()
     def validation_loss(self):
@@ -145,57 +220,125 @@ class Trainer:
         return total / max(count, 1)
 
     def bleu(self, pairs, beam_size=1):
+        """Corpus BLEU of the translations of `pairs` (sentences too long for the
+        model are translated in pieces, silently)."""
         sources, references = [s for s, _ in pairs], [t for _, t in pairs]
-        return corpus_bleu(self.translator.translate(sources, beam_size), references)
+        translations = self.translator.translate(sources, beam_size, on_long=lambda *_: None)
+        return corpus_bleu(translations, references)
 
-    def run(self, out_dir, eval_pairs=None, progress=True, time_limit=None, on_eval=None):
-        """Train until config.steps; evaluate every eval_every steps, saving
-        last.npz always and best.npz when dev BLEU improves. Ctrl-C saves last.npz."""
-        out_dir = pathlib.Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+    # -- the run -----------------------------------------------------------------------
+    def claim(self, folder, overwrite=False):
+        """Make sure the folder holds no other run's checkpoints (RunFolderError
+        otherwise, unless `overwrite`, which deletes them), and take over the
+        best BLEU of this run's best.npz."""
+        if folder.claimed:
+            return
+        run_id = self.state["run_id"]
+        foreign = sorted(name for name, owner in folder.checkpoint_runs().items()
+                         if owner != run_id)
+        if foreign and not overwrite:
+            what = ("checkpoints of another run" if self.resumed else "the checkpoints of a "
+                    "run")
+            hint = "" if self.resumed else f"continue it with --resume {folder / 'last.npz'}, "
+            raise RunFolderError(f"{folder} already holds {what} ({', '.join(foreign)}): {hint}"
+                                 "start over there with --overwrite, or choose another --out")
+        for name in foreign:
+            (folder / name).unlink()
+        best = folder.best_bleu(run_id)
+        if best is not None and best > self.state["best_bleu"]:
+            self.state["best_bleu"] = best
+        folder.claimed = True
+
+    def run(self, out_dir, eval_pairs=None, progress=True, time_limit=None, on_eval=None,
+            overwrite=False):
+        """Train until config.steps, evaluating every eval_every steps, in the
+        folder `out_dir` (a path or a RunFolder). `time_limit` (seconds, over
+        all sessions of the run) ends it early. Returns the state; raises
+        Interrupted after SIGINT/SIGTERM, NonFiniteError, or RunFolderError."""
+        if time_limit is not None and not time_limit > 0:
+            raise TrainingError(f"the time limit must be positive, got {time_limit}")
+        folder = out_dir if isinstance(out_dir, RunFolder) else RunFolder(out_dir)
+        eval_pairs = eval_pairs if eval_pairs is not None else self.dev_pairs
+        with folder, StopSignals() as stop:
+            self._stop = stop
+            try:
+                self.claim(folder, overwrite)
+                bar = Progress(total=self.config.steps, initial=self.state["step"], unit="step",
+                               enabled=progress)
+                try:
+                    self._loop(folder, eval_pairs, bar, stop, time_limit, on_eval)
+                finally:
+                    bar.close()
+            finally:
+                self._stop = None
+            if stop.requested:
+                self.save(folder / "last.npz")
+                raise Interrupted(stop.requested,
+                                  f"interrupted by {stop.name} at step {self.state['step']}: saved "
+                                  f"{folder / 'last.npz'} (continue with --resume "
+                                  f"{folder / 'last.npz'})")
+        return self.state
+
+    def request_stop(self, signum=signal.SIGINT):
+        """Ask a running `run` (say, from another thread) to stop at the next step
+        boundary, as if it had received `signum`."""
+        stop = self._stop
+        if stop is not None and stop.requested is None:
+            stop.requested = signum
+
+    def _loop(self, folder, eval_pairs, bar, stop, time_limit, on_eval):
         c, state = self.config, self.state
-        eval_pairs = eval_pairs if eval_pairs is not None else self.data["dev"]
-        bar = Progress(total=c.steps, initial=state["step"], unit="step", enabled=progress)
-        started, window_tokens, window_start = time.perf_counter() - state["seconds"], 0, time.perf_counter()
-        try:
-            while state["step"] < c.steps:
-                batches = self.epoch_batches(state["epoch"])
-                for src, tgt in batches[state["batch"]:]:
-                    loss = self.train_step(src, tgt)
-                    state["step"] += 1
-                    state["batch"] += 1
-                    state["train_loss"].append((state["step"], loss))
-                    window_tokens += int((tgt[:, 1:] != PAD).sum())
-                    now = time.perf_counter()
-                    bar.update(1, loss=f"{loss:.3f}", lr=f"{self.schedule.get_last_lr()[0]:.2e}",
-                               tok_s=f"{window_tokens / max(now - window_start, 1e-9):,.0f}")
-                    if now - window_start > 10:
-                        window_tokens, window_start = 0, now
-                    state["seconds"] = now - started
-                    out_of_time = time_limit is not None and state["seconds"] > time_limit
-                    if state["step"] % c.eval_every == 0 or state["step"] == c.steps or out_of_time:
-                        self.evaluate(out_dir, eval_pairs, bar, on_eval)
-                    if state["step"] >= c.steps or out_of_time:
-                        break
-                else:
-                    state["epoch"] += 1
-                    state["batch"] = 0
-                    continue
+        last = folder / "last.npz"
+        if not last.exists():
+            self.save(last)                    # before step 1: the run can always resume
+        if self._due_for_evaluation():         # a run stopped before its evaluation
+            self.evaluate(folder, eval_pairs, bar, on_eval)
+        started = time.perf_counter() - state["seconds"]
+        window_tokens, window_start = 0, time.perf_counter()
+        while state["step"] < c.steps and not stop.requested:
+            if time_limit is not None and state["seconds"] > time_limit:
                 break
-        except KeyboardInterrupt:
-            bar.close()
-            self.save(out_dir / "last.npz")
-            print(f"\ninterrupted at step {state['step']}: saved {out_dir / 'last.npz'} "
-                  f"(continue with --resume {out_dir / 'last.npz'})")
-            raise
-        bar.close()
-        return state
+            batches = self.epoch_batches(state["epoch"])
+            if state["batch"] >= len(batches):   # a checkpoint from the end of an epoch
+                state["epoch"], state["batch"] = state["epoch"] + 1, 0
+                continue
+            src, tgt = batches[state["batch"]]
+            try:
+                loss = self.train_step(src, tgt)
+            except NonFiniteError as error:
+                raise NonFiniteError(f"{error}: training stopped before this step changed any "
+                                     f"weight; the checkpoints in {folder} are as they were "
+                                     "(resume with a smaller --lr-factor or --clip)") from None
+            state["step"] += 1
+            state["batch"] += 1
+            if state["batch"] == len(batches):
+                state["epoch"], state["batch"] = state["epoch"] + 1, 0
+            state["train_loss"].append((state["step"], loss))
+            window_tokens += int((tgt[:, 1:] != PAD).sum())
+            now = time.perf_counter()
+            bar.update(1, loss=f"{loss:.3f}", lr=f"{self.schedule.get_last_lr()[0]:.2e}",
+                       tok_s=f"{window_tokens / max(now - window_start, 1e-9):,.0f}")
+            if now - window_start > 10:
+                window_tokens, window_start = 0, now
+            state["seconds"] = now - started
+            out_of_time = time_limit is not None and state["seconds"] > time_limit
+            if self._due_for_evaluation() or (out_of_time and state["evaluated"] < state["step"]):
+                self.save(last)                # an error in the evaluation loses nothing
+                self.evaluate(folder, eval_pairs, bar, on_eval)
 
-    def evaluate(self, out_dir, eval_pairs, bar=None, on_eval=None):
+    def _due_for_evaluation(self):
+        step = self.state["step"]
+        return step > self.state["evaluated"] and (step % self.config.eval_every == 0
+                                                   or step == self.config.steps)
+
+    def evaluate(self, out_dir, eval_pairs=None, bar=None, on_eval=None):
+        """Dev loss and BLEU now; best.npz if BLEU improved, then last.npz."""
         state = self.state
+        eval_pairs = eval_pairs if eval_pairs is not None else self.dev_pairs
         val_loss = self.validation_loss()
         bleu = self.bleu(eval_pairs)
         state["val"].append((state["step"], val_loss, bleu))
+        state["evaluated"] = state["step"]
         message = f"step {state['step']}: dev loss {val_loss:.3f}, dev BLEU {bleu:.1f} (greedy)"
         (bar.write if bar is not None else print)(message)
         if bleu > state["best_bleu"]:
@@ -206,6 +349,11 @@ class Trainer:
             on_eval(self)
 
     def save(self, path):
+        """A checkpoint of the run as it is now (refused if a weight is not finite)."""
+        for name, p in self.model.named_parameters():
+            if not np.isfinite(p.numpy()).all():
+                raise NonFiniteError(f"step {self.state['step']}: {name} holds NaN or infinite "
+                                     f"values; not saving {path}")
         extra = {"trainer": self.state, "options": self.config.to_dict(),
                  "schedule": self.schedule.state_dict(), "rng": tt.get_rng_state()}
         self.translator.save(path, self.optimizer, json.loads(json.dumps(extra)))
@@ -216,12 +364,25 @@ class Trainer:
         change settings that do not affect the model (steps, eval_every, device)."""
         translator, header = Translator.load(path)
         extra = header["extra"]
-        config = TrainConfig.from_dict(extra["options"]).replace(**(overrides or {}))
+        try:
+            config = TrainConfig.from_dict(extra["options"]).replace(**(overrides or {}))
+            state, schedule, rng = extra["trainer"], extra["schedule"], extra["rng"]
+        except (KeyError, TypeError) as error:
+            raise TrainingError(f"{path} holds no training state to resume ({error!r} is "
+                                "missing): it was saved by Translator.save, not by a Trainer") from None
         trainer = cls(data, config, translator.src_lang, translator.tgt_lang, translator)
         load_checkpoint(path, optimizer=trainer.optimizer)
-        trainer.schedule.load_state_dict(extra["schedule"])
-        trainer.state = extra["trainer"]
-        trainer.state["train_loss"] = [tuple(x) for x in trainer.state["train_loss"]]
-        trainer.state["val"] = [tuple(x) for x in trainer.state["val"]]
-        tt.set_rng_state(extra["rng"])
+        trainer.schedule.load_state_dict(schedule)
+        state["train_loss"] = [tuple(x) for x in state["train_loss"]]
+        state["val"] = [tuple(x) for x in state["val"]]
+        state.setdefault("run_id", None)       # checkpoints from before run ids
+        state.setdefault("evaluated", state["val"][-1][0] if state["val"] else 0)
+        trainer.state, trainer.resumed = state, True
+        tt.set_rng_state(rng)
         return trainer
+
+
+def _check_bleu_available():
+    if importlib.util.find_spec("sacrebleu") is None:
+        raise TrainingError('evaluating needs sacrebleu: pip install "tinytensor[examples]"')
+

@@ -1,12 +1,13 @@
-"""The translator and its trainer: training, checkpoints, resume, the example CLIs."""
+"""The translator and its trainer: training, checkpoints, resume, what a run checks first."""
+import dataclasses
+import importlib.util
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tinytransformer.translation import TrainConfig, Trainer, Translator, builtin_splits
+from tinytransformer.translation import (TrainConfig, Trainer, TrainingError, Translator,
+                                         builtin_splits)
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 OPTIONS = TrainConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.1, batch_tokens=300,
@@ -68,77 +69,71 @@ def test_a_corrupted_checkpoint_gives_a_clear_error(tmp_path, data):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ValueError, match="not a valid tinytransformer checkpoint"):
         Translator.load(path)
-    result = subprocess.run([sys.executable, "examples/translate.py", "--checkpoint", str(path), "我"],
-                            cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode != 0 and "not a valid tinytransformer checkpoint" in result.stderr
 
 
-def test_translate_cli_reads_arguments_and_stdin(data, tmp_path):
-    trainer = Trainer(data, OPTIONS.replace(steps=2))
-    path = tmp_path / "model.npz"
-    trainer.translator.save(path)
-    expected = trainer.translator.translate(["我有苹果。", "好久不见。"])
-    cli = [sys.executable, "examples/translate.py", "--checkpoint", str(path)]
-    by_args = subprocess.run(cli + ["我有苹果。", "好久不见。"], cwd=ROOT, capture_output=True,
-                             text=True, check=True)
-    by_stdin = subprocess.run(cli, input="我有苹果。\n好久不见。\n", cwd=ROOT, capture_output=True,
-                              text=True, check=True)
-    assert by_args.stdout.splitlines() == expected == by_stdin.stdout.splitlines()
-
-
-def test_train_translate_end_to_end_writes_checkpoints_and_pictures(tmp_path):
-    pytest.importorskip("matplotlib")
-    out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, "examples/train_translate.py", "--out", str(out), "--steps", "4",
-         "--eval-every", "2", "--d-model", "16", "--d-ff", "32", "--layers", "1", "--heads", "2",
-         "--beam", "2", "--no-progress", "--draw-graph"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "test BLEU of best.npz" in result.stdout
-    assert "好久不见。  ->" in result.stdout
-    for name in ("best.npz", "last.npz"):
-        Translator.load(out / name)
-    for name in ("loss.png", "attention.png"):
-        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "<svg" in (out / "decoder_layer.svg").read_text()
-
-
-def test_ctrl_c_saves_a_checkpoint_before_exiting(tmp_path):
-    import signal
-    import time
-    out = tmp_path / "run"
-    process = subprocess.Popen(
-        [sys.executable, "-u", "examples/train_translate.py", "--out", str(out), "--steps", "100000",
-         "--d-model", "16", "--d-ff", "32", "--layers", "1", "--heads", "2", "--no-progress"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in process.stdout:      # wait until training has started
-        if line.startswith("model:"):
-            break
-    time.sleep(3)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-2000:]
-    assert "interrupted at step" in stdout
-    translator, header = Translator.load(out / "last.npz")
-    assert header["extra"]["trainer"]["step"] > 0
-
-
-def test_init_embeddings_fills_matching_target_rows(data, tmp_path):
-    import importlib.util
+# -- what is checked before the first step ---------------------------------------------------
+def test_train_config_defaults_are_the_examples():
     spec = importlib.util.spec_from_file_location("train_translate", ROOT / "examples" / "train_translate.py")
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
-    trainer = Trainer(data, OPTIONS)
-    vocab = trainer.translator.tgt_vocab
-    words = ["apple", "house", "notinthevocabulary"]
-    vectors = {w: np.arange(16, dtype=np.float32) / (k + 1) for k, w in enumerate(words)}
-    path = tmp_path / "vectors.txt"
-    path.write_text("3 16\n" + "".join(f"{w} {' '.join(str(x) for x in v)}\n" for w, v in vectors.items()))
-    before = trainer.model.tgt_embed.weight.numpy().copy()
-    example.init_embeddings(trainer, path)
-    after = trainer.model.tgt_embed.weight.numpy()
-    for word in ("apple", "house"):
-        np.testing.assert_allclose(after[vocab.stoi[word]], vectors[word], rtol=1e-6)
-    untouched = [i for i in range(len(vocab)) if vocab.itos[i] not in ("apple", "house")]
-    np.testing.assert_array_equal(after[untouched], before[untouched])
+    assert example.DEFAULTS == TrainConfig().to_dict()
+    assert [f.name for f in dataclasses.fields(TrainConfig)] == list(OPTIONS.to_dict())
+    assert TrainConfig.from_dict(OPTIONS.to_dict()) == OPTIONS
+    with pytest.raises(ValueError, match="unknown fields"):
+        TrainConfig.from_dict({"step": 3})
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("eval_every", 0, "eval_every must be an integer >= 1"),
+    ("steps", -5, "steps must be an integer >= 1"),
+    ("batch_tokens", 0, "batch_tokens"),
+    ("max_len", 2, "max_len must be an integer >= 3"),
+    ("d_model", 2.5, "d_model must be an integer"),
+    ("n_layers", True, "n_layers must be an integer"),
+    ("warmup", 0, "warmup"),
+    ("dropout", 1.0, r"dropout must be a number in \[0, 1\)"),
+    ("label_smoothing", -0.1, "label_smoothing"),
+    ("lr_factor", 0.0, "lr_factor must be a number in > 0"),
+    ("clip", float("nan"), "clip"),
+    ("seed", -1, "seed"),
+    ("n_heads", 3, "not divisible"),
+    ("n_layers", 1000, "n_layers=1000 is out of range"),
+])
+def test_train_config_rejects_values_out_of_range(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        OPTIONS.replace(**{field: value})
+
+
+def test_data_without_a_usable_pair_is_refused_before_any_step(data):
+    few = {"train": data["train"][:5], "dev": data["dev"][:2]}
+    cases = [
+        ({"train": [], "dev": few["dev"]}, OPTIONS, "nothing to train on"),
+        ({"train": few["train"], "dev": []}, OPTIONS, "the dev set is empty"),
+        (few, OPTIONS.replace(max_len=3), "none of the 5 training pairs fits max_len=3"),
+        ({"train": few["train"], "dev": [("我" * 60, "I " * 60)]}, OPTIONS,
+         "none of the 1 dev pairs fits max_len=40"),
+    ]
+    for pairs, config, message in cases:
+        with pytest.raises(TrainingError, match=message):
+            Trainer(pairs, config)
+
+
+def test_pairs_too_long_for_the_positions_are_left_out_and_counted(data):
+    long_pair = ("我" * 60, "I " * 60)
+    trainer = Trainer({"train": data["train"][:20] + [long_pair],
+                       "dev": data["dev"][:3] + [long_pair]}, OPTIONS)
+    assert trainer.skipped == {"train": 1, "dev": 1}
+    assert long_pair not in trainer.dev_pairs and len(trainer.dev_pairs) == 3
+    assert len(trainer.train_ids[0]) == 20
+
+
+def test_time_limit_ends_the_run_and_cannot_spin(data, tmp_path):
+    with pytest.raises(TrainingError, match="time limit must be positive"):
+        Trainer(data, OPTIONS).run(tmp_path / "a", progress=False, time_limit=0)
+    trainer = Trainer(data, OPTIONS.replace(steps=10_000))
+    trainer.run(tmp_path / "b", progress=False, time_limit=1e-9)
+    assert trainer.state["step"] == 1 and trainer.state["evaluated"] == 1
+    # A resumed run whose time is already spent ends at once, without a step.
+    resumed = Trainer.resume(tmp_path / "b" / "last.npz", data)
+    resumed.run(tmp_path / "b", progress=False, time_limit=1e-9)
+    assert resumed.state["step"] == 1
