@@ -25,7 +25,7 @@ from tinytransformer.utils.checkpoint import (CheckpointError, CheckpointReader,
 from tinytransformer.optim import SGD, AdamW
 from tinytransformer.optim.lr_scheduler import WarmupCosine
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 INVALID = "is not a valid tinytransformer checkpoint"
 
 
@@ -191,6 +191,60 @@ def test_files_that_are_not_checkpoints(tmp_path):
         load_checkpoint(tmp_path / "missing.npz")
 
 
+def test_loading_reads_only_the_arrays_it_needs_and_checks_them_first(tmp_path, monkeypatch):
+    import io
+    import zipfile
+    model, optimizer, _ = trained()
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, model, optimizer, config={"a": 1})
+    # A junk array whose header claims 2.4 GB, and an object array: neither is ever read.
+    with zipfile.ZipFile(path, "a") as zf:
+        header = io.BytesIO()
+        np.save(header, np.zeros(1))
+        zf.writestr("junk.npy", header.getvalue().replace(b"(1,)", b"(300000000,)"))
+        pickled = io.BytesIO()
+        np.save(pickled, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+        zf.writestr("model.pickled.npy", pickled.getvalue())
+    read = []
+    original = CheckpointReader.read
+    monkeypatch.setattr(CheckpointReader, "read",
+                        lambda self, name, *a, **k: read.append(name) or original(self, name, *a, **k))
+    fresh = Net()
+    with pytest.raises(CheckpointError, match="unexpected weights \\['pickled'\\]"):
+        load_checkpoint(path, fresh)
+    assert read == ["meta"]                            # refused from the directory alone
+    read.clear()
+    with CheckpointReader(path) as ckpt:
+        assert ckpt.config == {"a": 1} and read == ["meta"]
+        assert ckpt.header("junk") == ((300000000,), np.dtype(np.float64))
+        with pytest.raises(CheckpointError, match="size of junk in its zip directory"):
+            ckpt.read("junk")
+        with pytest.raises(CheckpointError, match="Python objects"):
+            ckpt.read("model.pickled")
+        assert ckpt.nbytes("model.") > ckpt.nbytes("model.out.")
+
+
+def test_a_model_weight_is_checked_against_the_model(tmp_path):
+    model, optimizer, _ = trained()
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, model, optimizer)
+    with pytest.raises(CheckpointError, match="has shape \\(11, 6\\), expected \\(12, 6\\)"):
+        load_checkpoint(path, Net(vocab=12))
+    weights = {f"model.{n}": p.numpy() for n, p in model.named_parameters()}
+    weights["model.out.bias"] = weights["model.out.bias"].astype(np.int64)
+    meta = np.load(path)["meta"]
+    np.savez(tmp_path / "int.npz", meta=meta, **weights)
+    with pytest.raises(CheckpointError, match="out.bias holds int64 values"):
+        load_checkpoint(tmp_path / "int.npz", Net())
+    weights["model.out.bias"] = np.full(11, np.nan, dtype=np.float32)
+    np.savez(tmp_path / "nan.npz", meta=meta, **weights)
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        load_checkpoint(tmp_path / "nan.npz", Net())
+    with pytest.raises(CheckpointError, match="optim.state.1.exp_avg has shape \\(6,\\), its "
+                                              "parameter \\(11,\\)"):
+        load_checkpoint(path, Net(), AdamW(Net().out.parameters()))
+
+
 # -- atomicity ---------------------------------------------------------------------------------
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.npz"
@@ -232,8 +286,9 @@ def test_a_process_killed_mid_save_never_leaves_a_corrupt_checkpoint(tmp_path):
 
     killed_mid_write = 0
     for round_ in range(3):
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], env=env,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], env=env, cwd=REPO_ROOT,
+                                stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             # Round 0 kills during the very first save; later rounds wait for a
             # complete checkpoint and kill while the next one is being written.
