@@ -146,7 +146,10 @@ class Trainer:
                 proper_nouns = find_proper_nouns(t for _, t in data["train"]) if tgt_lang == "en" else ()
             translator = Translator(model, src_vocab, tgt_vocab, src_lang, tgt_lang, proper_nouns)
         self.translator = translator
-        self.model = translator.model.to(c.device)
+        try:
+            self.model = translator.model.to(c.device)
+        except (ValueError, RuntimeError) as error:          # unknown device, or no GPU
+            raise TrainingError(f"device {c.device!r}: {error}") from None
         self.optimizer = Adam(self.model.parameters(), lr=0.0, betas=(0.9, 0.98), eps=1e-9)
         self.schedule = NoamSchedule(self.optimizer, c.d_model, c.warmup, c.lr_factor)
         self.train_ids, train_kept = self._encode(data["train"])

@@ -73,6 +73,7 @@ def bad_inputs(tmp_path, tiny_tsv):
         "a thousand layers": (tiny + ["--layers", "1000"], "n_layers=1000 is out of range"),
         "time limit 0": (tiny + ["--time-limit", "0"], "--time-limit must be a positive"),
         "beam 0": (tiny + ["--beam", "0"], "--beam must be at least 1"),
+        "unknown device": (tiny + ["--device", "tpu"], "device 'tpu': unknown device"),
         "out under a file": (tiny + ["--out", tmp_path / "a-file" / "run"], "cannot use"),
         "resume missing": (tiny + ["--resume", tmp_path / "none.npz"], "no such checkpoint"),
         "resume junk": (tiny + ["--resume", tmp_path / "not-a-checkpoint.npz"],
