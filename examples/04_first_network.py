@@ -82,7 +82,7 @@ class MoonNet(Module):
 tt.manual_seed(0)
 model = MoonNet()
 print(model)
-print("parameters:", sum(p.size for p in model.parameters()))   # torch: p.numel()
+print("parameters:", sum(p.numel() for p in model.parameters()))
 
 # %% [markdown]
 # ## Before training: a model that knows nothing

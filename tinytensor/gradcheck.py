@@ -10,7 +10,7 @@ ones) catches backward rules that only work when every output counts alike.
 import numpy as np
 
 from . import backend
-from .autograd import enable_grad, grad, no_grad
+from .autograd.engine import enable_grad, grad, no_grad
 from .tensor import Tensor, float64
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
@@ -29,14 +29,38 @@ def _weighted_sum(outputs, weights):
     return float(sum((o.data * w).sum() for o, w in zip(outputs, weights)))
 
 
-def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
-    """Compare fn's backward with central differences for every input that
-    requires grad. Inputs that are checked must be float64.
+# torch.autograd.gradcheck's options that change nothing here: our operations
+# are deterministic, and the check is always the full (slow) one.
+_TORCH_OPTIONS = {"nondet_tol", "check_undefined_grad", "check_grad_dtypes", "check_batched_grad",
+                  "check_batched_forward_grad", "check_forward_ad", "check_backward_ad",
+                  "fast_mode", "masked", "gen_non_contig_grad_outputs", "check_fwd_over_rev",
+                  "check_rev_over_rev"}
+
+
+def _check_options(options, name):
+    unknown = set(options) - _TORCH_OPTIONS
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword arguments {sorted(unknown)}")
+
+
+def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0,
+              **options):
+    """Compare func's backward with central differences for every input that
+    requires grad, as torch.autograd.gradcheck. `inputs` is a tensor or a
+    sequence; inputs that are checked must be float64.
 
     Returns True, or raises GradcheckError naming the input, the index of its
-    worst element, and the analytic and numeric values there.
+    worst element, and the analytic and numeric values there (returns False
+    instead with raise_exception=False).
     """
-    inputs = list(inputs)
+    _check_options(options, "gradcheck")
+    if not raise_exception:
+        try:
+            return gradcheck(func, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+        except GradcheckError:
+            return False
+    fn = func
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad, nothing to check")
@@ -85,15 +109,27 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     return True
 
 
-def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
-    """Check second derivatives: gradcheck the function
-    x -> sum_i <d<f(x), v>/dx_i, u_i> (a Hessian-vector product), whose
-    analytic gradient needs backward(create_graph=True) to be right."""
-    inputs = list(inputs)
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  raise_exception=True, seed=0, **options):
+    """Check second derivatives, as torch.autograd.gradgradcheck: gradcheck the
+    function x -> sum_i <d<f(x), v>/dx_i, u_i> (a Hessian-vector product),
+    whose analytic gradient needs backward(create_graph=True) to be right.
+    v is grad_outputs when given, random otherwise; u is random."""
+    _check_options(options, "gradgradcheck")
+    if not raise_exception:
+        try:
+            return gradgradcheck(func, inputs, grad_outputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+        except GradcheckError:
+            return False
+    fn = func
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     rng = np.random.default_rng(seed + 1)
     first = _outputs(fn(*inputs))
-    v = [Tensor(backend.to_device(rng.standard_normal(o.shape), o.device)) for o in first]
+    if grad_outputs is not None:
+        v = _outputs(grad_outputs)
+    else:
+        v = [Tensor(backend.to_device(rng.standard_normal(o.shape), o.device)) for o in first]
     u = [backend.to_device(rng.standard_normal(inputs[i].shape), inputs[i].device)
          for i in checked]
 
@@ -111,4 +147,4 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             raise GradcheckError("gradgradcheck: the gradient does not depend on the inputs")
         return total
 
-    return gradcheck(directional_gradient, inputs, eps, atol, rtol, seed)
+    return gradcheck(directional_gradient, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)

@@ -8,18 +8,105 @@ engine in autograd.py, which fills in the leaves' `.grad`.
 Read this file for what a tensor holds and offers; autograd.py for how its
 gradients are computed; ops/ for the operations themselves.
 """
+import operator
+
 import numpy as np
 
 from . import backend
-from .dims import dim_aliases
+from .dims import dim_aliases, normalize_dim
 
 
 # ----------------------------------------------------------------------------
 # dtypes, and turning values into arrays and tensors
 # ----------------------------------------------------------------------------
-float32, float64 = np.dtype("float32"), np.dtype("float64")
-int32, int64, bool_ = np.dtype("int32"), np.dtype("int64"), np.dtype("bool")
+# torch's dtype names. A dtype is a NumPy dtype: tt.float32 == np.float32.
+float16 = half = np.dtype("float16")
+float32 = float_ = np.dtype("float32")
+float64 = double = np.dtype("float64")
+uint8, int8 = np.dtype("uint8"), np.dtype("int8")
+int16 = short = np.dtype("int16")
+int32 = int_ = np.dtype("int32")
+int64 = long = np.dtype("int64")
+bool_ = np.dtype("bool")
+complex64, complex128 = np.dtype("complex64"), np.dtype("complex128")
 DEFAULT_FLOAT = float32
+
+# The categories of torch's promotion rules, from low to high.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def get_default_dtype():
+    """The dtype of tensors made from Python floats: float32, as in torch."""
+    return DEFAULT_FLOAT
+
+
+def is_floating_point(x):
+    return x.dtype.kind == "f"
+
+
+def promote_types(type1, type2):
+    """The smallest dtype both dtypes convert to, by torch's rule: within a
+    category (bool < integer < float < complex) as NumPy; across categories
+    the higher one's dtype, so int64 with float32 gives float32 (NumPy: float64)."""
+    type1, type2 = np.dtype(type1), np.dtype(type2)
+    high, low = sorted((type1, type2), key=lambda t: _CATEGORY[t.kind], reverse=True)
+    if _CATEGORY[high.kind] == _CATEGORY[low.kind] or (high.kind == "c" and low.kind == "f"):
+        return np.promote_types(high, low)  # complex64 with float64 gives complex128
+    return high
+
+
+def result_type(*operands):
+    """The dtype of an operation on tensors and Python numbers, as torch.result_type.
+
+    Operands count in three ranks: tensors with dimensions, 0-d tensors, and
+    Python numbers. A lower rank only decides the dtype when it brings a higher
+    category: float32 tensor + 2.5 stays float32, int32 tensor + 3 stays int32,
+    but int64 tensor + 2.5 is float32 (the default float) and bool tensor + 1 is
+    int64. A Python int is an int64, a float the default float dtype.
+    """
+    ranks = [None, None, None]  # dimensioned tensors, 0-d tensors, Python numbers
+    for x in operands:
+        if isinstance(x, Tensor):
+            rank, dtype = (0 if x.ndim else 1), x.dtype
+        elif isinstance(x, np.ndarray):
+            rank, dtype = (0 if x.ndim else 1), x.dtype
+        elif isinstance(x, np.generic):
+            rank, dtype = 1, x.dtype
+        elif isinstance(x, bool):
+            rank, dtype = 2, bool_
+        elif isinstance(x, int):
+            rank, dtype = 2, int64
+        elif isinstance(x, float):
+            rank, dtype = 2, DEFAULT_FLOAT
+        elif isinstance(x, complex):
+            rank, dtype = 2, complex64
+        else:
+            raise TypeError(f"result_type: expected tensors or Python numbers, got "
+                            f"{type(x).__name__}")
+        ranks[rank] = dtype if ranks[rank] is None else promote_types(ranks[rank], dtype)
+    dimensioned, zero_dim, numbers = ranks
+    return _combine(dimensioned, _combine(zero_dim, numbers))
+
+
+def _combine(higher, lower):
+    """torch's rule for a higher-ranked dtype meeting a lower-ranked one."""
+    if higher is None or lower is None:
+        return lower if higher is None else higher
+    if higher.kind == "c":
+        return higher
+    if lower.kind == "c":  # a float keeps its size: float64 with a complex number is complex128
+        return np.promote_types(higher, complex64) if higher.kind == "f" else lower
+    if higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":  # the lower rank brings a higher category
+        return promote_types(higher, lower)
+    return higher
+
+
+def can_cast(from_, to):
+    """Whether an in-place operation may write a `from_` result into a `to`
+    tensor: not to a lower category (float into int, int into bool), as torch.can_cast."""
+    return _CATEGORY[np.dtype(from_).kind] <= _CATEGORY[np.dtype(to).kind]
 
 
 def as_array(data, dtype=None, device=None):
@@ -30,7 +117,7 @@ def as_array(data, dtype=None, device=None):
     """
     device = backend.check_device(device) if device is not None else None
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if backend.device_of(data) == "cuda" or isinstance(data, np.ndarray):
         array = data
     else:
@@ -47,27 +134,60 @@ def as_array(data, dtype=None, device=None):
 def as_tensors(inputs, op_name):
     """An operation's inputs as tensors on one device: Python scalars become
     tensors of their partner's dtype; tensors on different devices are an error."""
-    reference = next((x for x in inputs if isinstance(x, Tensor)), None)
+    reference = None
+    for x in inputs:
+        if isinstance(x, Tensor):
+            reference = x
+            break
     if reference is None:
         return tuple(Tensor(x) for x in inputs)
-    if all(isinstance(x, Tensor) for x in inputs):
-        tensors = inputs
-    else:
-        tensors = tuple(x if isinstance(x, Tensor) else _scalar_like(x, reference) for x in inputs)
-    device = reference.device
+    tensors = inputs
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            tensors = tuple(x if isinstance(x, Tensor) else _scalar_like(x, reference) for x in inputs)
+            break
+    kind = type(reference._data)
     for x in tensors:
-        if x.device != device:
-            raise RuntimeError(f"{op_name}: tensors on different devices, {device} and "
+        # The same array type is the same device; only otherwise ask (a NumPy scalar is on the CPU too).
+        if type(x._data) is not kind and x.device != reference.device:
+            raise RuntimeError(f"{op_name}: tensors on different devices, {reference.device} and "
                                f"{x.device}; move them with .to(device) first")
     return tensors
 
 
 def _scalar_like(value, reference):
-    """A Python number as a tensor of the reference's dtype: no silent upcast."""
-    dtype = reference.dtype
-    if dtype.kind not in "fc" and isinstance(value, float):
-        dtype = DEFAULT_FLOAT
+    """A Python number as a tensor of the reference's dtype: no silent upcast.
+    (Operations that promote, like add, convert their operands first: promote.)"""
+    dtype = result_type(reference, value) if reference.dtype.kind in "bui" else reference.dtype
     return Tensor(backend.xp_for(reference.device).asarray(value, dtype=dtype))
+
+
+def promote(op_name, *operands):
+    """The operands as tensors of their result_type, on one device: what every
+    elementwise operation does first, as in torch (int tensor * 1.5 is float32,
+    float32 + float64 is float64). Operands already of that dtype are returned
+    as they are; the others are converted with `cast`, which keeps the graph."""
+    if len(operands) == 2:  # the common cases, kept cheap
+        a, b = operands
+        if isinstance(a, Tensor):
+            if isinstance(b, Tensor):
+                if a._data.dtype == b._data.dtype:
+                    return operands
+            elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
+                return operands  # as_tensors gives the number the tensor's dtype
+        elif (type(a) is float or type(a) is int) and isinstance(b, Tensor) and b._data.dtype.kind == "f":
+            return operands
+    dtype = result_type(*operands)
+    reference = next((x for x in operands if isinstance(x, Tensor)), None)
+    xp = backend.xp_for(reference.device if reference is not None else backend.get_default_device())
+    converted = []
+    for x in operands:
+        if not isinstance(x, Tensor):
+            x = Tensor._wrap(xp.asarray(x, dtype=dtype))
+        elif x._data.dtype != dtype:
+            x = ops.cast(x, dtype)
+        converted.append(x)
+    return as_tensors(tuple(converted), op_name)
 
 
 # ----------------------------------------------------------------------------
@@ -77,15 +197,17 @@ class Tensor:
     """An n-dimensional array that can remember how it was computed."""
 
     __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
+    _base = None               # for a view: the tensor whose memory it shares (torch's _base)
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None, name=None):
-        self.data = as_array(data, dtype, device)
+        self._data = as_array(data, dtype, device)
         self.grad = None
         self.grad_fn = None       # the Function that made this tensor (None: a leaf)
         self.name = name
         self._requires_grad = False
         self._retains_grad = False
         self._hooks = []
+        self._versions = [0]      # see _version; a view shares the list with its base
         self.requires_grad = requires_grad
 
     @staticmethod
@@ -93,29 +215,56 @@ class Tensor:
         """A tensor around `array`, which is already a backend array: how every
         operation makes its output, without as_array's conversions."""
         out = Tensor.__new__(Tensor)
-        out.data, out.grad, out.grad_fn, out.name = array, None, None, None
+        out._data, out.grad, out.grad_fn, out.name = array, None, None, None
         out._requires_grad, out._retains_grad, out._hooks = False, False, []
+        out._versions = [0]
         return out
 
     # ------------------------------------------------------------------------
     # Attributes
     # ------------------------------------------------------------------------
     @property
+    def data(self):
+        """The backend array (NumPy or CuPy) holding the values."""
+        return self._data
+
+    @data.setter
+    def data(self, array):
+        """`p.data = new_array` puts other values in (a new array: not an in-place
+        change). `w.data -= 1` is, in Python, `w.data = w.data.__isub__(1)`: the
+        same array comes back changed in place, so that counts as an in-place
+        change (the version goes up, see _version)."""
+        if array is self._data:
+            self._versions[0] += 1
+        else:
+            self._data = as_array(array)
+
+    @property
+    def _version(self):
+        """How many times the values were changed in place (torch's `_version`).
+
+        A Function records the versions of the tensors its backward reads; if
+        one has changed by backward time, backward raises instead of computing
+        a gradient from the wrong values. A view shares the counter with the
+        tensor whose memory it shows, since changing one changes both."""
+        return self._versions[0]
+
+    @property
     def requires_grad(self):
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, flag):
-        if flag and self.data.dtype.kind not in "fc":
+        if flag and self._data.dtype.kind not in "fc":
             raise TypeError(
-                f"only floating-point tensors can require grad, got dtype {self.data.dtype} "
+                f"only floating-point tensors can require grad, got dtype {self._data.dtype} "
                 f"(integer tensors hold indices; convert with .float() first)")
         if not flag and self.grad_fn is not None:
             raise RuntimeError("requires_grad can only be turned off on a leaf; use .detach()")
         self._requires_grad = bool(flag)
 
-    def requires_grad_(self, flag=True):
-        self.requires_grad = flag
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
         return self
 
     @property
@@ -124,53 +273,110 @@ class Tensor:
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def shape(self):
-        return tuple(self.data.shape)
+        return tuple(self._data.shape)
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._data.ndim
+
+    def size(self, dim=None):
+        """The shape, as torch: size() is the tuple, size(d) one dim's length."""
+        if dim is None:
+            return tuple(self._data.shape)
+        return self._data.shape[normalize_dim(dim, self._data.shape, "size")]
+
+    def numel(self):
+        """The number of elements."""
+        return int(self._data.size)
+
+    nelement = numel
+
+    def dim(self):
+        """The number of dimensions (ndim)."""
+        return self._data.ndim
+
+    ndimension = dim
+
+    def element_size(self):
+        """Bytes per element."""
+        return self._data.dtype.itemsize
+
+    def is_floating_point(self):
+        return self._data.dtype.kind == "f"
 
     @property
-    def size(self):
-        return int(self.data.size)
+    def is_cuda(self):
+        return self.device == "cuda"
 
     @property
     def device(self):
-        return backend.device_of(self.data)
+        return backend.device_of(self._data)
 
     def __len__(self):
         return self.shape[0]
 
     def item(self):
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.reshape(-1)[0].item()
+        if self._data.size != 1:
+            raise RuntimeError(f"item(): a tensor with {self._data.size} elements (shape "
+                               f"{self.shape}) cannot be converted to a Python number")
+        return self._data.reshape(-1)[0].item()
 
     def numpy(self):
         """The values as a host NumPy array (copied from the GPU if needed)."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self._data)
+
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(t) gives the values (a host copy for a GPU tensor)."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
 
     def tolist(self):
         return self.numpy().tolist()
 
     def detach(self):
-        """The same values, cut off from the graph."""
-        return Tensor(self.data)
+        """The same values (the same memory), cut off from the graph."""
+        out = Tensor._wrap(self._data)
+        out._versions = self._versions  # one memory, one version counter, as in torch
+        return out
 
-    def to(self, device=None, dtype=None):
-        """A copy on another device and/or with another dtype (self if nothing changes)."""
+    def detach_(self):
+        """Cut this tensor off from the graph, in place: it becomes a leaf."""
+        self.grad_fn, self._requires_grad = None, False
+        return self
+
+    def clone(self):
+        """A copy with its own memory; the gradient flows back to self."""
+        return ops.clone(self)
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False):
+        """Another dtype and/or device, read as torch reads it: to(dtype),
+        to(device), to(device, dtype), to(other) (other's device and dtype), or
+        by keyword. Returns self when nothing changes (unless copy=True); the
+        conversion is part of the graph."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, str) and arg.split(":")[0] in backend.DEVICES:
+                device = arg
+            else:
+                try:
+                    dtype = np.dtype(arg)
+                except TypeError:
+                    raise TypeError(f"to(): expected a dtype, a device or a tensor, got "
+                                    f"{arg!r}") from None
         device = backend.check_device(device) if device is not None else self.device
-        if device == self.device and (dtype is None or np.dtype(dtype) == self.dtype):
-            return self
+        dtype = np.dtype(dtype) if dtype is not None else self.dtype
         out = self
-        if dtype is not None and np.dtype(dtype) != self.dtype:
+        if dtype != self.dtype:
             out = ops.cast(out, dtype)
         if device != self.device:
             out = ops.to_device(out, device)
+        if copy and out is self:
+            out = ops.clone(self)
         return out
 
     def cpu(self):
@@ -179,14 +385,15 @@ class Tensor:
     def cuda(self):
         return self.to("cuda")
 
-    def float(self):
-        return self.to(dtype=float32)
-
-    def double(self):
-        return self.to(dtype=float64)
-
-    def long(self):
-        return Tensor(self.data.astype(int64))
+    # torch's conversions: each is .to(that dtype)
+    def float(self): return self.to(float32)
+    def double(self): return self.to(float64)
+    def half(self): return self.to(float16)
+    def int(self): return self.to(int32)
+    def long(self): return self.to(int64)
+    def short(self): return self.to(int16)
+    def bool(self): return self.to(bool_)
+    def type_as(self, other): return self.to(other.dtype)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
@@ -225,16 +432,17 @@ class Tensor:
 
     def _ones_like(self):
         """The gradient that starts backward from a scalar: d(self)/d(self) = 1."""
-        return Tensor(backend.xp_for(self.device).ones(self.data.shape, dtype=self.dtype))
+        return Tensor(backend.xp_for(self.device).ones(self._data.shape, dtype=self.dtype))
 
-    def backward(self, gradient=None, retain_graph=False, create_graph=False):
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute the gradient of this tensor with respect to every leaf that
-        requires grad, adding it to their `.grad`."""
+        requires grad, adding it to their `.grad` (only to the tensors in
+        `inputs`, when given, as torch)."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad "
                                "(no input of its graph has requires_grad=True)")
         if gradient is None:
-            if self.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward() without a gradient needs a scalar, but this tensor has shape "
                     f"{self.shape}; pass gradient= a tensor of that shape")
@@ -243,7 +451,16 @@ class Tensor:
         if gradient.shape != self.shape:
             raise ValueError(f"backward(): gradient shape {gradient.shape} does not match "
                              f"tensor shape {self.shape}")
-        run_backward([self], [gradient], retain_graph or create_graph, create_graph)
+        retain = create_graph if retain_graph is None else retain_graph
+        if inputs is None:
+            run_backward([self], [gradient], retain, create_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        grads = run_backward([self], [gradient], retain, create_graph, inputs=inputs)
+        for t, g in zip(inputs, grads):
+            if g is not None:
+                g = g if create_graph else g.detach().clone()
+                t.grad = g if t.grad is None else t.grad + g
 
     # ------------------------------------------------------------------------
     # Operators (the operations live in tinytensor/ops)
@@ -261,12 +478,26 @@ class Tensor:
     def __matmul__(self, other): return ops.matmul(self, other)
     def __rmatmul__(self, other): return ops.matmul(other, self)
     def __neg__(self): return ops.neg(self)
+    def __floordiv__(self, other): return ops.floor_divide(self, other)
+    def __rfloordiv__(self, other): return ops.floor_divide(other, self)
+    def __mod__(self, other): return ops.remainder(self, other)
+    def __rmod__(self, other): return ops.remainder(other, self)
+    def __abs__(self): return ops.abs(self)
     def __getitem__(self, index): return ops.getitem(self, index)
+
+    # Bitwise operators: logical on boolean tensors (masks), bitwise on integers.
+    def __and__(self, other): return ops.bitwise_and(self, other)
+    def __rand__(self, other): return ops.bitwise_and(other, self)
+    def __or__(self, other): return ops.bitwise_or(self, other)
+    def __ror__(self, other): return ops.bitwise_or(other, self)
+    def __xor__(self, other): return ops.bitwise_xor(self, other)
+    def __rxor__(self, other): return ops.bitwise_xor(other, self)
+    def __invert__(self): return ops.bitwise_not(self)
 
     # Comparisons give boolean tensors and have no gradient.
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(op(self.data, other))
+        other = other._data if isinstance(other, Tensor) else other
+        return Tensor._wrap(op(self._data, other))
 
     def __eq__(self, other): return self._compare(other, lambda a, b: a == b)
     def __ne__(self, other): return self._compare(other, lambda a, b: a != b)
@@ -277,7 +508,7 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are used as dict keys by identity
 
     def __bool__(self):
-        if self.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.item())
 
@@ -294,8 +525,37 @@ class Tensor:
     def tanh(self): return ops.tanh(self)
     def sigmoid(self): return ops.sigmoid(self)
     def relu(self): return ops.relu(self)
-    def clip(self, min=None, max=None): return ops.clip(self, min, max)
-    clamp = clip
+    def sin(self): return ops.sin(self)
+    def cos(self): return ops.cos(self)
+    def square(self): return ops.square(self)
+    def rsqrt(self): return ops.rsqrt(self)
+    def pow(self, exponent): return ops.pow(self, exponent)
+    def floor_divide(self, other): return ops.floor_divide(self, other)
+    def remainder(self, other): return ops.remainder(self, other)
+    def eq(self, other): return self == other
+    def ne(self, other): return self != other
+    def lt(self, other): return self < other
+    def le(self, other): return self <= other
+    def gt(self, other): return self > other
+    def ge(self, other): return self >= other
+    def isnan(self): return ops.isnan(self)
+    def isinf(self): return ops.isinf(self)
+    def isfinite(self): return ops.isfinite(self)
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return ops.isclose(self, other, rtol, atol, equal_nan)
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return ops.allclose(self, other, rtol, atol, equal_nan)
+    def equal(self, other): return ops.equal(self, other)
+    def logical_and(self, other): return ops.logical_and(self, other)
+    def logical_or(self, other): return ops.logical_or(self, other)
+    def logical_xor(self, other): return ops.logical_xor(self, other)
+    def logical_not(self): return ops.logical_not(self)
+    def bitwise_and(self, other): return ops.bitwise_and(self, other)
+    def bitwise_or(self, other): return ops.bitwise_or(self, other)
+    def bitwise_xor(self, other): return ops.bitwise_xor(self, other)
+    def bitwise_not(self): return ops.bitwise_not(self)
+    def clamp(self, min=None, max=None): return ops.clamp(self, min, max)
+    clip = clamp
     def masked_fill(self, mask, value): return ops.masked_fill(self, mask, value)
     # Reductions: torch's dim/keepdim; NumPy's axis=/keepdims= work as aliases (dims.py).
     @dim_aliases
@@ -311,112 +571,364 @@ class Tensor:
         return ops.var(self, dim, unbiased, keepdim, correction=correction)
     @dim_aliases
     def logsumexp(self, dim, keepdim=False): return ops.logsumexp(self, dim, keepdim)
-    def softmax(self, axis=-1): return ops.softmax(self, axis)
-    def log_softmax(self, axis=-1): return ops.log_softmax(self, axis)
-    def argmax(self, axis=None): return Tensor(self.data.argmax(axis=axis))
+    @dim_aliases
+    def softmax(self, dim=None, dtype=None): return ops.softmax(self, dim, dtype)
+    @dim_aliases
+    def log_softmax(self, dim=None, dtype=None): return ops.log_softmax(self, dim, dtype)
+    @dim_aliases
+    def amax(self, dim=(), keepdim=False): return ops.amax(self, dim, keepdim)
+    @dim_aliases
+    def amin(self, dim=(), keepdim=False): return ops.amin(self, dim, keepdim)
+    @dim_aliases
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return ops.std(self, dim, unbiased, keepdim, correction=correction)
+    @dim_aliases
+    def prod(self, dim=None, keepdim=False): return ops.prod(self, dim, keepdim)
+    @dim_aliases
+    def cumsum(self, dim, *, dtype=None): return ops.cumsum(self, dim, dtype=dtype)
+    @dim_aliases
+    def norm(self, p="fro", dim=None, keepdim=False): return ops.norm(self, p, dim, keepdim)
+    @dim_aliases
+    def argmax(self, dim=None, keepdim=False): return ops.argmax(self, dim, keepdim)
+    @dim_aliases
+    def argmin(self, dim=None, keepdim=False): return ops.argmin(self, dim, keepdim)
+    @dim_aliases
+    def any(self, dim=None, keepdim=False): return ops.any(self, dim, keepdim)
+    @dim_aliases
+    def all(self, dim=None, keepdim=False): return ops.all(self, dim, keepdim)
+    @dim_aliases
+    def sort(self, dim=-1, descending=False, stable=False):
+        return ops.sort(self, dim, descending, stable)
+    @dim_aliases
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return ops.argsort(self, dim, descending, stable)
+    @dim_aliases
+    def topk(self, k, dim=-1, largest=True, sorted=True): return ops.topk(self, k, dim, largest, sorted)
+    # Shapes: torch's meanings (transpose swaps two dims; permute takes a whole order).
     def reshape(self, *shape): return ops.reshape(self, _shape_arg(shape))
-    view = reshape
-    def transpose(self, *axes): return ops.transpose(self, _shape_arg(axes) or None)
-    def permute(self, *axes): return ops.transpose(self, _shape_arg(axes))
-    def swapaxes(self, a, b): return ops.swapaxes(self, a, b)
+    view = reshape    # always allowed here: NumPy copies when a view is impossible
+    def contiguous(self): return self
+    def transpose(self, dim0, dim1): return ops.transpose(self, dim0, dim1)
+    def permute(self, *dims): return ops.permute(self, _shape_arg(dims))
+    swapaxes = swapdims = transpose
     @dim_aliases
     def squeeze(self, dim=None): return ops.squeeze(self, dim)
     @dim_aliases
     def unsqueeze(self, dim): return ops.unsqueeze(self, dim)
     def expand(self, *shape): return ops.broadcast_to(self, _shape_arg(shape))
     def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
+    def sum_to_size(self, *size): return ops.sum_to(self, _shape_arg(size))
     def flatten(self, start_dim=0, end_dim=-1): return ops.flatten(self, start_dim, end_dim)
     @dim_aliases
     def split(self, split_size, dim=0): return ops.split(self, split_size, dim)
     @dim_aliases
     def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
+    @dim_aliases
+    def unbind(self, dim=0): return ops.unbind(self, dim)
+    def repeat(self, *sizes): return ops.repeat(self, _shape_arg(sizes))
+    def flip(self, *dims): return ops.flip(self, _shape_arg(dims))
+    # Indexing along a dim, and matrix products
+    def gather(self, dim, index): return ops.gather(self, dim, index)
+    def scatter(self, dim, index, src=None, *, value=None):
+        return ops.scatter(self, dim, index, src, value=value)
+    def scatter_add(self, dim, index, src): return ops.scatter_add(self, dim, index, src)
+    def index_select(self, dim, index): return ops.index_select(self, dim, index)
+    def matmul(self, other): return ops.matmul(self, other)
+    def mm(self, other): return ops.mm(self, other)
+    def bmm(self, other): return ops.bmm(self, other)
 
     @property
     def T(self):
-        return ops.transpose(self, None)
+        """All dims reversed: the matrix transpose of a 2-D tensor (a 0-d or 1-d tensor itself)."""
+        return self.permute(*range(self.ndim - 1, -1, -1)) if self.ndim > 1 else self
+
+    @property
+    def mT(self):
+        """The last two dims swapped: a batch of matrices, each transposed."""
+        if self.ndim < 2:
+            raise RuntimeError(f"mT: tensor.mT is only supported on matrices or batches of "
+                               f"matrices; got a {self.ndim}-D tensor (shape {self.shape})")
+        return ops.swapaxes(self, -2, -1)
+
+    def t(self):
+        """The transpose of a matrix (a 0-d or 1-d tensor itself), as torch.t."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self.ndim}-D (shape {self.shape}); use transpose(dim0, dim1) "
+                               "or .mT")
+        return self.T
 
     # ------------------------------------------------------------------------
-    # In-place updates, for optimizers (PyTorch's names; they record no graph)
+    # In place: torch's names ending in _, and +=, -=, *=, /=, x[index] = v.
+    # Each one writes into this tensor's own memory (a view, or a NumPy array
+    # shared through from_numpy, sees the change), counts a new version, and
+    # returns self: `p -= lr * p.grad` keeps the same Parameter object.
     # ------------------------------------------------------------------------
-    def _check_in_place(self, op):
-        if _Mode.grad_enabled and self.requires_grad:
-            raise RuntimeError(f"{op}: a tensor that requires grad cannot be changed in place while "
-                               "gradients are recorded; use tinytensor.no_grad()")
+    def _in_place(self, op, others, write, compute):
+        """Run one in-place operation.
 
-    def _operand(self, other):
-        return other.data if isinstance(other, Tensor) else other
+        write(array): the change made in the array itself, when no graph is
+            recorded (under no_grad, or when nothing involved requires grad);
+        compute(old): the same operation out of place, on a tensor `old`
+            standing for self's value before the change, when a graph is.
 
-    def add_(self, other, alpha=1.0):
-        """self += alpha * other, in place (no graph)."""
-        self._check_in_place("add_")
-        other = self._operand(other)
-        self.data += other if alpha == 1.0 else other * self.dtype.type(alpha)
+        With a graph, self moves to the end of it, as in torch: `old` takes
+        self's former place (the Functions recorded before the change keep
+        their input), and self becomes the output of compute's Function.
+        """
+        self._check_in_place(op, others)
+        if not (_Mode.grad_enabled and (self._requires_grad or any(
+                isinstance(o, Tensor) and o._requires_grad for o in others))):
+            array = self._writable(op)
+            try:
+                write(array)
+            except (TypeError, ValueError) as error:  # a cast NumPy refuses, a shape that cannot broadcast
+                raise RuntimeError(f"{op}: {error} (tensor of shape {self.shape}, dtype "
+                                   f"{self.dtype})") from None
+            self._versions[0] += 1
+            return self
+        old = self._stand_in()
+        result = compute(old)
+        if result.shape != self.shape:
+            raise RuntimeError(f"{op}: the result has shape {result.shape}, but the tensor changed in "
+                               f"place has shape {self.shape}; an in-place operation cannot "
+                               "change the shape")
+        if not can_cast(result.dtype, self.dtype):
+            raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the desired "
+                               f"output type {self.dtype}")
+        fn = result.grad_fn
+        if fn is not None and any(fn.inputs[i] is old for i in fn.saved_inputs()):
+            # fn's backward reads the old values, which are about to be overwritten: keep a copy.
+            old._data, old._versions = old._data.copy(), [old._versions[0]]
+        if result.dtype != self.dtype:
+            result = ops.cast(result, self.dtype)
+        self._writable(op)[...] = result._data
+        self._versions[0] += 1
+        if result.grad_fn is not None:
+            self.grad_fn, self._requires_grad = result.grad_fn, True
+            result.grad_fn._set_output(self)
         return self
+
+    def _check_in_place(self, op, others=()):
+        """torch's rules for changing a tensor in place while a graph is recorded."""
+        if not _Mode.grad_enabled:
+            return
+        if self._requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad cannot be changed in place while "
+                "gradients are recorded (torch: 'a leaf Variable that requires grad is being used "
+                "in an in-place operation'); change it under tinytensor.no_grad(), as an "
+                "optimizer step does")
+        if self._base is not None and (self._requires_grad or any(
+                isinstance(o, Tensor) and o._requires_grad for o in others)):
+            made_by = type(self.grad_fn).__name__ if self.grad_fn is not None else "a view operation"
+            raise RuntimeError(
+                f"{op}: this tensor is a view (made by {made_by}) of another tensor's memory, "
+                "and tinytensor does not record in-place changes of views while gradients are "
+                "recorded (torch does): change the tensor itself (x[i, j] = v rather than "
+                "x[i][j] = v), or clone() the view first")
+
+    def _writable(self, op):
+        """The array to write into. A NumPy scalar (what a reduction may give)
+        becomes a 0-d array; a broadcast view (expand) cannot be written."""
+        if not hasattr(self._data, "flags"):
+            self._data = np.array(self._data)
+        if not self._data.flags.writeable:
+            raise RuntimeError(f"{op}: this tensor's memory is read-only (an expand()ed tensor "
+                               "shows one element in many places); clone() it first")
+        return self._data
+
+    def _stand_in(self):
+        """A new tensor for this tensor's value before an in-place change: it
+        takes this tensor's place in the graph, as the output of its grad_fn."""
+        old = Tensor._wrap(self._data)
+        old._versions, old._requires_grad, old.grad_fn = self._versions, self._requires_grad, self.grad_fn
+        if self.grad_fn is not None:
+            self.grad_fn._set_output(old, keep_version=True)
+        return old
+
+    def add_(self, other, *, alpha=1):
+        """self += alpha * other."""
+        other = other if alpha == 1 else other * alpha
+        return self._in_place("add_", (other,), lambda a: operator.iadd(a, _raw(other)),
+                              lambda old: ops.add(old, other))
+
+    def sub_(self, other, *, alpha=1):
+        """self -= alpha * other."""
+        other = other if alpha == 1 else other * alpha
+        return self._in_place("sub_", (other,), lambda a: operator.isub(a, _raw(other)),
+                              lambda old: ops.sub(old, other))
 
     def mul_(self, other):
-        """self *= other, in place (no graph)."""
-        self._check_in_place("mul_")
-        other = self._operand(other)
-        self.data *= self.dtype.type(other) if isinstance(other, (int, float)) else other
-        return self
+        """self *= other."""
+        return self._in_place("mul_", (other,), lambda a: operator.imul(a, _raw(other)),
+                              lambda old: ops.mul(old, other))
 
-    def addcmul_(self, a, b, value=1.0):
-        """self += value * a * b, in place (no graph)."""
-        self._check_in_place("addcmul_")
-        product = self._operand(a) * self._operand(b)
-        product *= self.dtype.type(value)
-        self.data += product
-        return self
+    def div_(self, other):
+        """self /= other (true division: an integer tensor cannot hold the result)."""
+        return self._in_place("div_", (other,), lambda a: operator.itruediv(a, _raw(other)),
+                              lambda old: ops.div(old, other))
 
-    def addcdiv_(self, a, b, value=1.0):
-        """self += value * a / b, in place (no graph)."""
-        self._check_in_place("addcdiv_")
-        quotient = self._operand(a) / self._operand(b)
-        quotient *= self.dtype.type(value)
-        self.data += quotient
-        return self
+    def pow_(self, exponent):
+        """self **= exponent."""
+        return self._in_place("pow_", (exponent,), lambda a: operator.ipow(a, _raw(exponent)),
+                              lambda old: ops.pow(old, exponent))
 
-    def index_add_(self, index, source):
-        """In place, without recording a graph: self[index[i]] += source[i] along dim 0.
+    def __iadd__(self, other): return self.add_(other)
+    def __isub__(self, other): return self.sub_(other)
+    def __imul__(self, other): return self.mul_(other)
+    def __itruediv__(self, other): return self.div_(other)
+    def __ipow__(self, other): return self.pow_(other)
 
-        As torch.Tensor.index_add_(0, index, source): `index` holds integers
-        (repeated ones accumulate), `source` has shape (len(index),) + self.shape[1:].
-        This is the sparse SGD step of an embedding: only the touched rows are
-        written. Returns self. A non-leaf tensor that is part of a graph being
-        recorded cannot be changed in place (its users' backward would see the
-        new values).
+    def __ifloordiv__(self, other):
+        return self._in_place("floor_divide_", (other,), lambda a: operator.ifloordiv(a, _raw(other)),
+                              lambda old: ops.floor_divide(old, other))
+
+    def __imod__(self, other):
+        return self._in_place("remainder_", (other,), lambda a: operator.imod(a, _raw(other)),
+                              lambda old: ops.remainder(old, other))
+
+    def __iand__(self, other): return self._bitwise_in_place("bitwise_and_", operator.iand, other)
+    def __ior__(self, other): return self._bitwise_in_place("bitwise_or_", operator.ior, other)
+    def __ixor__(self, other): return self._bitwise_in_place("bitwise_xor_", operator.ixor, other)
+
+    def _bitwise_in_place(self, op, write, other):
+        if self.dtype.kind not in "biu":
+            raise TypeError(f"{op}: needs a boolean or integer tensor, got dtype {self.dtype}")
+        return self._in_place(op, (), lambda a: write(a, _raw(other)), None)
+
+    def zero_(self):
+        """Set every element to 0."""
+        return self.fill_(0)
+
+    def fill_(self, value):
+        """Set every element to `value` (a number, or a 0-d tensor)."""
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise RuntimeError(f"fill_: only a 0-dimensional value tensor can fill a tensor, got "
+                               f"one of shape {value.shape}")
+
+        def write(array):
+            array[...] = _raw(value)
+        return self._in_place("fill_", (value,), write, lambda old: ops.inplace.Copy()(old, value))
+
+    def copy_(self, src):
+        """Copy src's values in (broadcast to this shape, converted to this
+        dtype and device); the gradient flows to src, none to the old values."""
+        if not isinstance(src, Tensor):
+            src = Tensor(src)
+        if src.device != self.device:
+            src = src.to(self.device)
+
+        def write(array):
+            array[...] = src._data
+        return self._in_place("copy_", (src,), write, lambda old: ops.inplace.Copy()(old, src))
+
+    def clamp_(self, min=None, max=None):
+        """Limit every element to [min, max] in place."""
+        def write(array):
+            backend.get_array_module(array).clip(array, _raw(min), _raw(max), out=array)
+        return self._in_place("clamp_", (min, max), write, lambda old: ops.clamp(old, min, max))
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask, value):
+        """Set the elements where the boolean `mask` is true to `value`."""
+        def write(array):
+            mask_array = _raw(mask)
+            if mask_array.dtype.kind != "b":
+                raise TypeError(f"mask must be boolean, got dtype {mask_array.dtype}")
+            backend.get_array_module(array).copyto(array, _raw(value), where=mask_array)
+        return self._in_place("masked_fill_", (value,), write,
+                              lambda old: ops.masked_fill(old, mask, value))
+
+    def index_put_(self, indices, values, accumulate=False):
+        """self[indices] = values (accumulate=True: +=, repeated positions adding up)."""
+        index = ops.indexing.normalize_index(indices, self)
+
+        def write(array):
+            value = values._data if isinstance(values, Tensor) else values
+            if accumulate:
+                backend.scatter_add(array, index, value)
+            else:
+                array[index] = value
+        return self._in_place("index_put_", (values,), write,
+                              lambda old: ops.index_put(old, indices, values, accumulate))
+
+    def __setitem__(self, index, value):
+        """x[index] = value: index_put_; recorded in the graph where torch records it."""
+        try:
+            self.index_put_(index, value)
+        except IndexError as error:
+            raise IndexError(f"index_put_ (x[index] = value): {error}") from None
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        """self += value * tensor1 * tensor2."""
+        def write(array):
+            product = _raw(tensor1) * _raw(tensor2)
+            if value != 1:
+                product *= array.dtype.type(value)
+            array += product
+        return self._in_place("addcmul_", (tensor1, tensor2), write,
+                              lambda old: old + value * tensor1 * tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        """self += value * tensor1 / tensor2."""
+        def write(array):
+            quotient = _raw(tensor1) / _raw(tensor2)
+            if value != 1:
+                quotient *= array.dtype.type(value)
+            array += quotient
+        return self._in_place("addcdiv_", (tensor1, tensor2), write,
+                              lambda old: old + value * tensor1 / tensor2)
+
+    def index_add_(self, dim, index, source, *, alpha=1):
+        """self[..., index[i], ...] += alpha * source[..., i, ...] along `dim`, as torch.
+
+        `index` holds integers (repeated ones accumulate); `source` has this
+        tensor's shape except along dim, where it has len(index) entries. With
+        dim 0 this is the sparse SGD step of an embedding: only the touched
+        rows are written.
         """
-        if _Mode.grad_enabled and self.requires_grad and self.grad_fn is not None:
-            raise RuntimeError(
-                f"index_add_: cannot modify a non-leaf tensor (made by {type(self.grad_fn).__name__}) "
-                "in place while gradients are recorded; use it under tinytensor.no_grad() "
-                "or on the leaf it comes from")
+        dim = normalize_dim(dim, self.shape, "index_add_")
         xp = backend.xp_for(self.device)
-        index = index.data if isinstance(index, Tensor) else xp.asarray(index)
-        source = source.data if isinstance(source, Tensor) else xp.asarray(source)
-        if index.ndim != 1 or index.dtype.kind not in "iu":
-            raise TypeError(f"index_add_: index must be a 1-D integer array, got shape "
-                            f"{tuple(index.shape)} and dtype {index.dtype}")
-        if self.ndim == 0 or tuple(source.shape) != (index.shape[0],) + self.shape[1:]:
-            raise ValueError(f"index_add_: source of shape {tuple(source.shape)} does not fit "
-                             f"index of length {index.shape[0]} into a tensor of shape {self.shape} "
-                             f"(expected {(index.shape[0],) + self.shape[1:]})")
-        if backend.device_of(index) != self.device or backend.device_of(source) != self.device:
+        index_array = index._data if isinstance(index, Tensor) else xp.asarray(index)
+        source_array = source._data if isinstance(source, Tensor) else xp.asarray(source)
+        if index_array.ndim != 1 or index_array.dtype.kind not in "iu":
+            raise TypeError(f"index_add_: index must be a 1-D integer tensor, got shape "
+                            f"{tuple(index_array.shape)} and dtype {index_array.dtype}")
+        expected = self.shape[:dim] + (index_array.shape[0],) + self.shape[dim + 1:]
+        if self.ndim == 0 or tuple(source_array.shape) != expected:
+            raise ValueError(f"index_add_: source of shape {tuple(source_array.shape)} does not fit "
+                             f"index of length {index_array.shape[0]} into a tensor of shape "
+                             f"{self.shape} along dim {dim} (expected {expected})")
+        if backend.device_of(index_array) != self.device or backend.device_of(source_array) != self.device:
             raise RuntimeError(f"index_add_: index and source must be on {self.device}, like the tensor")
-        if source.dtype != self.dtype:
-            raise TypeError(f"index_add_: source has dtype {source.dtype} but the tensor has "
+        if source_array.dtype != self.dtype:
+            raise TypeError(f"index_add_: source has dtype {source_array.dtype} but the tensor has "
                             f"{self.dtype}; convert it first (no silent casts)")
-        rows = self.shape[0]
-        if index.size == 0:
-            return self
-        low, high = int(index.min()), int(index.max())
-        if low < -rows or high >= rows:
-            raise IndexError(f"index_add_: index values must be in [-{rows}, {rows}), got values "
-                             f"from {low} to {high}")
-        if low < 0:
-            index = index % rows
-        backend.scatter_add(self.data, index, source)
-        return self
+        length = self.shape[dim]
+        if index_array.size:
+            low, high = int(index_array.min()), int(index_array.max())
+            if low < -length or high >= length:
+                raise IndexError(f"index_add_: index values must be in [-{length}, {length}) for "
+                                 f"dim {dim} of shape {self.shape}, got values from {low} to {high}")
+            if low < 0:
+                index_array = index_array % length
+        scaled = source if alpha == 1 else source * alpha
+
+        def write(array):
+            if index_array.size:
+                backend.scatter_add(xp.moveaxis(array, dim, 0), index_array,
+                                    xp.moveaxis(_raw(scaled) if isinstance(scaled, Tensor)
+                                                else xp.asarray(scaled), dim, 0))
+        position = (slice(None),) * dim + (Tensor._wrap(index_array),)
+        return self._in_place("index_add_", (source,), write,
+                              lambda old: ops.index_put(old, position, scaled, accumulate=True))
+
+
+def _raw(value):
+    """A tensor's array, or a Python number as it is."""
+    return value._data if isinstance(value, Tensor) else value
 
 
 def _shape_arg(args):

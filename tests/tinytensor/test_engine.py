@@ -240,7 +240,7 @@ def test_retain_grad_with_create_graph_keeps_a_graph():
     y.retain_grad()
     (y * y).sum().backward(create_graph=True)
     assert y.grad.requires_grad                              # 2y = 2x^2, still a function of x
-    np.testing.assert_allclose(tt.grad(y.grad.sum(), x).numpy(), [4.0, 8.0])
+    np.testing.assert_allclose(tt.grad(y.grad.sum(), x)[0].numpy(), [4.0, 8.0])
 
 
 # ----------------------------------------------------------------------------
@@ -253,9 +253,9 @@ def test_newtons_method_with_second_derivatives_from_create_graph():
 
     x = tt.tensor(np.float64(2.0), requires_grad=True)
     for _ in range(30):
-        d1 = tt.grad(f(x), x, create_graph=True)
+        d1, = tt.grad(f(x), x, create_graph=True)   # a tuple, as torch.autograd.grad
         assert d1.requires_grad
-        d2 = tt.grad(d1, x)
+        d2, = tt.grad(d1, x)
         x0 = x.item()
         assert d1.item() == pytest.approx(4 * x0 ** 3 - 6 * x0 + 1, rel=1e-12)
         assert d2.item() == pytest.approx(12 * x0 ** 2 - 6, rel=1e-12)
@@ -277,8 +277,8 @@ def test_hessian_vector_product_matches_the_analytic_hessian(rng):
 
     # f(x) = sum(x^3) + x^T A x + sum(x^2) * sum(x)
     f = (x ** 3).sum() + x @ A @ x + (x * x).sum() * x.sum()
-    g = tt.grad(f, x, create_graph=True)
-    hv = tt.grad((g * tt.tensor(v_np)).sum(), x)
+    g, = tt.grad(f, x, create_graph=True)
+    hv, = tt.grad((g * tt.tensor(v_np)).sum(), x)
     s1 = x_np.sum()
     hessian = (np.diag(6 * x_np) + a + a.T + 2 * s1 * np.eye(n)
                + 2 * (x_np[:, None] + x_np[None, :]))
@@ -389,7 +389,7 @@ def test_integer_tensors_cannot_require_grad():
 def test_tensor_attributes(device):
     data = np.arange(6.0).reshape(2, 3)
     x = tt.tensor(data, device=device, requires_grad=True)
-    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and len(x) == 2
+    assert x.shape == (2, 3) and x.ndim == 2 and x.numel() == 6 and x.size() == (2, 3) and len(x) == 2
     assert x.dtype == tt.float64 and x.device == device
     assert x.is_leaf and x.grad_fn is None
     assert isinstance(x.numpy(), np.ndarray)
@@ -397,7 +397,7 @@ def test_tensor_attributes(device):
     assert x.tolist() == data.tolist()
     assert x[1, 2].item() == 5.0 and isinstance(x[1, 2].item(), float)
     assert float(x[0, 1]) == 1.0
-    with pytest.raises(ValueError, match=r"item\(\) needs a tensor with one element"):
+    with pytest.raises(RuntimeError, match=r"item\(\): a tensor with 6 elements"):
         x.item()
     y = x * 2
     d = y.detach()
@@ -514,7 +514,7 @@ def test_asking_for_cuda_without_it_says_what_to_install():
         import cupy  # noqa: F401
         message = "CuPy sees no GPU"
     except ImportError:
-        message = r'needs CuPy, which is not installed: pip install "tinytensor\[gpu\]"'
+        message = r"needs CuPy, which is not installed: pip install"
     with pytest.raises(RuntimeError, match=message):
         tt.set_default_device("cuda")
     assert tt.get_default_device() == "cpu"

@@ -190,8 +190,57 @@ def np_flatten(x, start_dim=0, end_dim=-1):
     return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
 
 
+def values_call(op, *args, **kwargs):
+    """For max/min along a dim, sort and topk: the differentiable values of the
+    (values, indices) named tuple."""
+    return op(*args, **kwargs).values
+
+
+def np_gather(x, dim, index):
+    """out[p] = x[p with its dim coordinate replaced by index[p]], element by element."""
+    out = np.empty(index.shape)
+    for p in np.ndindex(*index.shape):
+        q = list(p)
+        q[dim] = index[p]
+        out[p] = x[tuple(q)]
+    return out
+
+
+def np_scatter(x, dim, index, src):
+    out = x.copy()
+    for p in np.ndindex(*index.shape):
+        q = list(p)
+        q[dim] = index[p]
+        out[tuple(q)] = src[p]
+    return out
+
+
+def np_scatter_add(x, dim, index, src):
+    out = x.copy()
+    for p in np.ndindex(*index.shape):
+        q = list(p)
+        q[dim] = index[p]
+        out[tuple(q)] += src[p]
+    return out
+
+
 def np_masked_fill(x, mask, value):
     return np.where(mask, value, x)
+
+
+def np_index_put(x, index, values, accumulate=False):
+    y = x.copy()
+    if accumulate:
+        np.add.at(y, index, values)
+    else:
+        y[index] = values
+    return y
+
+
+def _setitem(y, index, value):
+    """y[index] = value as a statement, for a spec: returns y."""
+    y[index] = value
+    return y
 
 
 # A causal mask (query i may see keys 0..i) and a padding mask.
@@ -230,6 +279,10 @@ def check_attention_dropout(p):
 CUDA_ONLY = [pytest.mark.gpu, pytest.mark.skipif(not HAS_CUDA, reason=NO_CUDA_REASON)]
 NO_TIES = "ties make the gradient jump, so second differences are meaningless there"
 INT_IDS = np.array([[0, 2, 0], [4, 0, 1]])
+GATHER_IDX = np.array([[0, 2, 1, 0], [1, 1, 0, 2]])
+GATHER_IDX_3D = np.array([[[3, 0], [1, 1], [2, 0]], [[0, 0], [3, 2], [1, 3]]])
+SCATTER_IDX = np.array([[3, 0], [1, 2]])              # distinct positions in each row
+REPEATED_IDX = np.array([[0, 2, 0, 0], [1, 1, 2, 1]])
 MASK_3x4 = np.array([[True, False, True, True], [False, False, True, False],
                      [True, True, False, False]])
 NEG_INF_ROWS = [[0.5, -np.inf, 1.0, -np.inf], [-np.inf, -np.inf, -np.inf, 2.0],
@@ -292,6 +345,23 @@ SPECS = {
     "sqrt": Spec(*unary(np.sqrt, **POSITIVE)),
     "abs": Spec(*unary(np.abs, **AWAY_FROM_ZERO)),
     "tanh": Spec(*unary(np.tanh)),
+    "sin": Spec(*unary(np.sin)),
+    "cos": Spec(*unary(np.cos)),
+    "square": Spec(*unary(np.square), Case("method", [Arg((2, 3))], np.square,
+                                           call=lambda op, x: x.square())),
+    "rsqrt": Spec(*unary(lambda x: 1 / np.sqrt(x), **POSITIVE)),
+    "clone": Spec(*unary(np.copy), Case("method_then_scale", [Arg((2, 3))], lambda x: 2 * x,
+                                        call=lambda op, x: x.clone() * 2)),
+    "remainder": Spec(
+        # |a / b| stays between 1.09 and 1.8: floor(a / b) is constant near every input
+        Case("same_shape", [Arg((3, 4), low=1.2, high=1.8, signed=True),
+                            Arg((3, 4), low=1.0, high=1.1, signed=True)], np.remainder),
+        Case("broadcast", [Arg((2, 1, 3), low=1.2, high=1.8, signed=True),
+                           Arg((4, 3), low=1.0, high=1.1, signed=True)], np.remainder),
+        Case("python_scalar", [Arg((2, 3), low=1.55, high=1.95, signed=True), 0.7], np.remainder),
+        Case("operator", [Arg((2, 3), low=1.55, high=1.95, signed=True)],
+             lambda x: np.remainder(x, 0.7), call=lambda op, x: x % 0.7),
+    ),
     "sigmoid": Spec(*unary(np_sigmoid),
                     Case("large", [Arg(values=[-40.0, -5.0, 5.0, 40.0])], np_sigmoid)),
     "relu": Spec(*unary(lambda x: np.where(x > 0, x, 0.0), **AWAY_FROM_ZERO)),
@@ -306,6 +376,26 @@ SPECS = {
         Case("both", [Arg((3, 4))], np.clip, kwargs=dict(min=-0.5, max=0.7)),
         Case("min_only", [Arg((3, 4))], lambda x, min: np.maximum(x, min), kwargs=dict(min=0.1)),
         Case("max_only", [Arg((3, 4))], lambda x, max: np.minimum(x, max), kwargs=dict(max=0.1)),
+    ),
+    "clamp": Spec(
+        Case("both", [Arg((3, 4))], np.clip, kwargs=dict(min=-0.5, max=0.7)),
+        Case("min_only_method", [Arg((3, 4))], lambda x: np.maximum(x, 0.1),
+             call=lambda op, x: x.clamp(min=0.1)),
+        Case("tensor_bounds_broadcast", [Arg((3, 4)), Arg((4,), low=-0.8, high=-0.1),
+                                         Arg((3, 1), low=0.1, high=0.8)], np.clip),
+    ),
+    "index_put": Spec(
+        Case("int", [Arg((3, 4)), (1,), Arg((4,))], np_index_put),
+        Case("slices_broadcast_values", [Arg((3, 4)), (slice(None), slice(1, 3)), Arg((3, 1))],
+             np_index_put),
+        Case("python_number", [Arg((3, 4)), (slice(None), 0), 2.5], np_index_put),
+        Case("bool_mask", [Arg((3, 4)), (MASK_3x4,), Arg((int(MASK_3x4.sum()),))], np_index_put),
+        Case("int_arrays_accumulate_repeated", [Arg((3, 4)), (np.array([0, 2, 0]), np.array([1, 1, 1])),
+                                                Arg((3,))], np_index_put,
+             kwargs=dict(accumulate=True)),
+        Case("values_only_require_grad", [Arg((2, 3), grad=False), (0,), Arg((3,))], np_index_put),
+        Case("setitem", [Arg((3, 4)), Arg((4,))], lambda x, v: np_index_put(x, (1,), 2 * v),
+             call=lambda op, x, v: _setitem(x * 1.0, 1, v * 2)),
     ),
     "masked_fill": Spec(
         Case("same_shape", [Arg((3, 4)), Const(MASK_3x4), -30.0], np_masked_fill),
@@ -325,17 +415,34 @@ SPECS = {
     # -- reductions ---------------------------------------------------------
     "sum": Spec(*reductions(lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims))),
     "mean": Spec(*reductions(lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims))),
-    "max": Spec(
+    "amax": Spec(
         *reductions(lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims)),
         Case("two_way_ties", [Arg(values=[[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]])],
              lambda x, axis: np.max(x, axis=axis), kwargs=dict(axis=1), gradgrad=False,
              why_no_gradgrad=NO_TIES),
     ),
-    "min": Spec(
+    "amin": Spec(
         *reductions(lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims)),
         Case("two_way_ties", [Arg(values=[[1.0, -3.0, -3.0], [2.0, 0.5, 0.5]])],
              lambda x, axis: np.min(x, axis=axis), kwargs=dict(axis=-1), gradgrad=False,
              why_no_gradgrad=NO_TIES),
+    ),
+    # max/min: whole tensor (ties share), (values, indices) along a dim, and elementwise.
+    "max": Spec(
+        Case("whole", [X234], np.max),
+        Case("dim_values", [X234], lambda x, **_: np.max(x, axis=1), call=values_call, kwargs=dict(dim=1)),
+        Case("dim_keepdim", [X234], lambda x, **_: np.max(x, axis=-1, keepdims=True),
+             call=values_call, kwargs=dict(dim=-1, keepdim=True)),
+        Case("method_axis_alias", [X234], lambda x: np.max(x, axis=0),
+             call=lambda op, x: x.max(axis=0).values),
+        Case("elementwise", [Arg((3, 4)), Arg((3, 4))], np.maximum),
+    ),
+    "min": Spec(
+        Case("whole", [X234], np.min),
+        Case("dim_values", [X234], lambda x, **_: np.min(x, axis=2), call=values_call, kwargs=dict(dim=2)),
+        Case("dim_keepdim", [X234], lambda x, **_: np.min(x, axis=0, keepdims=True),
+             call=values_call, kwargs=dict(dim=0, keepdim=True)),
+        Case("elementwise", [Arg((3, 4)), Arg((3, 4))], np.minimum),
     ),
     "var": Spec(
         *reductions(lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1)),
@@ -343,6 +450,59 @@ SPECS = {
                lambda x, axis, correction: np.var(x, axis=axis, ddof=correction),
                kwargs=dict(axis=axis, correction=c))
           for c in (0, 1) for axis in (None, -1, (0, 1))),
+    ),
+    "std": Spec(
+        Case("all", [X234], lambda x: np.std(x, ddof=1)),
+        Case("dim_keepdim", [X234], lambda x, **_: np.std(x, axis=1, ddof=1, keepdims=True),
+             kwargs=dict(dim=1, keepdim=True)),
+        Case("unbiased_false_dims", [X234], lambda x, **_: np.std(x, axis=(0, 2)),
+             kwargs=dict(dim=(0, 2), unbiased=False)),
+        Case("correction_2", [X234], lambda x, **_: np.std(x, axis=-1, ddof=2),
+             kwargs=dict(dim=-1, correction=2)),
+    ),
+    "prod": Spec(
+        Case("all", [Arg((2, 3), low=0.5, high=1.5, signed=True)], np.prod),
+        Case("dim", [X234], lambda x, **_: np.prod(x, axis=1), kwargs=dict(dim=1)),
+        Case("dim_keepdim", [X234], lambda x, **_: np.prod(x, axis=-1, keepdims=True),
+             kwargs=dict(dim=-1, keepdim=True)),
+        Case("one_zero", [Arg(values=[[2.0, 0.0, 3.0], [1.5, -1.0, 0.5]])],
+             lambda x, **_: np.prod(x, axis=1), kwargs=dict(dim=1)),
+        Case("two_zeros", [Arg(values=[[0.0, 2.0, 0.0], [1.5, -1.0, 0.5]])],
+             lambda x, **_: np.prod(x, axis=1), kwargs=dict(dim=1), gradgrad=False,
+             why_no_gradgrad="with two zeros in a slice the second derivative between the "
+                             "zeros is nonzero, which the zero-aware backward does not model"),
+        Case("zero_all", [Arg(values=[1.5, 0.0, -2.0, 0.5])], np.prod),
+    ),
+    "cumsum": Spec(
+        Case("dim_1", [X234, 1], lambda x, d: np.cumsum(x, axis=d)),
+        Case("dim_negative", [X234], lambda x, dim, **_: np.cumsum(x, axis=dim), kwargs=dict(dim=-1)),
+        Case("method", [Arg((5,))], np.cumsum, call=lambda op, x: x.cumsum(0)),
+    ),
+    "norm": Spec(
+        Case("p2_all", [Arg((3, 4))], lambda x: np.sqrt(np.sum(x * x))),
+        Case("p2_dim_keepdim", [X234], lambda x, **_: np.sqrt(np.sum(x * x, axis=-1, keepdims=True)),
+             kwargs=dict(dim=-1, keepdim=True)),
+        Case("p1_dim", [Arg((3, 4), **AWAY_FROM_ZERO)], lambda x, **_: np.sum(np.abs(x), axis=1),
+             kwargs=dict(p=1, dim=1)),
+        Case("p_inf", [Arg(values=[[1.0, -3.0, 2.0], [0.5, 0.25, -0.75]])],
+             lambda x, **_: np.max(np.abs(x), axis=1), kwargs=dict(p=math.inf, dim=1)),
+        Case("p_minus_inf", [Arg(values=[[1.0, -3.0, 2.0], [0.5, 0.25, -0.75]])],
+             lambda x, **_: np.min(np.abs(x)), kwargs=dict(p=-math.inf)),
+        Case("p3_dims", [Arg((2, 3, 4), **AWAY_FROM_ZERO)],
+             lambda x, **_: np.sum(np.abs(x) ** 3, axis=(0, 2)) ** (1 / 3), kwargs=dict(p=3, dim=(0, 2))),
+        Case("p2_zero_row", [Arg(values=[[0.0, 0.0, 0.0], [3.0, -4.0, 1.0]])],
+             lambda x, **_: np.sqrt(np.sum(x * x, axis=1)), kwargs=dict(dim=1), gradgrad=False,
+             why_no_gradgrad="the 2-norm has a kink at 0: its gradient jumps there"),
+    ),
+    "sort": Spec(
+        Case("last_dim", [X234], lambda x: np.sort(x, axis=-1), call=values_call),
+        Case("dim_0_descending", [X234], lambda x, **_: -np.sort(-x, axis=0), call=values_call,
+             kwargs=dict(dim=0, descending=True)),
+    ),
+    "topk": Spec(
+        Case("largest_2", [X234, 2], lambda x, k: -np.sort(-x, axis=-1)[..., :k], call=values_call),
+        Case("smallest_dim_1", [X234, 2], lambda x, k, dim, largest, **_: np.sort(x, axis=1)[:, :k],
+             call=values_call, kwargs=dict(dim=1, largest=False)),
     ),
     "logsumexp": Spec(
         *reductions(lambda x, axis, keepdims: np.logaddexp.reduce(x, axis=axis, keepdims=keepdims)),
@@ -357,22 +517,29 @@ SPECS = {
         Case("minus_one", [X234, (-1, 2)], np.reshape),
         Case("to_scalar", [Arg((1, 1)), ()], np.reshape),
     ),
-    "transpose": Spec(
-        Case("reverse", [X234], np.transpose),
-        Case("permute_2_0_1", [X234, (2, 0, 1)], np.transpose),
-        Case("negative_axes", [X234, (-1, 0, -2)], lambda x, a: np.transpose(x, (2, 0, 1))),
-        Case("method_permute", [X234], lambda x: np.transpose(x, (1, 2, 0)),
+    "permute": Spec(
+        Case("2_0_1", [X234, (2, 0, 1)], np.transpose),
+        Case("varargs_negative", [X234], lambda x: np.transpose(x, (2, 0, 1)),
+             call=lambda op, x: op(x, -1, 0, -2)),
+        Case("method", [X234], lambda x: np.transpose(x, (1, 2, 0)),
              call=lambda op, x: x.permute(1, 2, 0)),
         Case("method_T", [Arg((3, 4))], np.transpose, call=lambda op, x: x.T),
     ),
-    "swapaxes": Spec(
+    # transpose(dim0, dim1) swaps two dims, as torch (and swapaxes, swapdims).
+    "transpose": Spec(
         Case("0_2", [X234, 0, 2], np.swapaxes),
         Case("negative", [X234, -1, -2], np.swapaxes),
+        Case("method_2d", [Arg((3, 4))], np.transpose, call=lambda op, x: x.transpose(0, 1)),
+        Case("swapaxes_method", [X234], lambda x: np.swapaxes(x, 0, 1),
+             call=lambda op, x: x.swapaxes(0, 1)),
     ),
     "squeeze": Spec(
         Case("all", [Arg((1, 3, 1, 4))], np.squeeze),
         Case("axis_2", [Arg((1, 3, 1, 4)), 2], np.squeeze),
         Case("axis_negative", [Arg((1, 3, 1, 4)), -4], np.squeeze),
+        Case("dim_not_one_is_a_no_op", [Arg((1, 3, 1, 4)), 1], lambda x, d: x),
+        Case("dims_tuple", [Arg((1, 3, 1, 4))], lambda x, dim: np.squeeze(x, axis=(0, 2)),
+             kwargs=dict(dim=(0, 2))),
     ),
     "unsqueeze": Spec(
         Case("front", [Arg((3, 4)), 0], np.expand_dims),
@@ -408,6 +575,21 @@ SPECS = {
              lambda *xs, axis: np.stack(xs, axis=axis), kwargs=dict(axis=-1), call=list_call),
         Case("axis_1", [Arg((2, 3)), Arg((2, 3))],
              lambda *xs, axis: np.stack(xs, axis=axis), kwargs=dict(axis=1), call=list_call),
+    ),
+    "repeat": Spec(
+        Case("2x3_by_2_1_3", [Arg((2, 3))], lambda x: np.tile(x, (2, 1, 3)),
+             call=lambda op, x: op(x, 2, 1, 3)),
+        Case("tuple", [X234, (1, 2, 1)], np.tile),
+        Case("method", [Arg((3,))], lambda x: np.tile(x, (2, 2)), call=lambda op, x: x.repeat(2, 2)),
+    ),
+    "flip": Spec(
+        Case("dims_0_2", [X234, (0, 2)], lambda x, d: np.flip(x, axis=d)),
+        Case("method_varargs", [X234], lambda x: x[:, ::-1], call=lambda op, x: x.flip(1)),
+        Case("negative", [X234], lambda x: x[..., ::-1], call=lambda op, x: op(x, -1)),
+    ),
+    "unbind": Spec(
+        Case("dim_0", [Arg((3, 2))], lambda x: list(x)),
+        Case("dim_1", [X234], lambda x, dim: [x[:, i] for i in range(3)], kwargs=dict(dim=1)),
     ),
     "split": Spec(
         Case("size_2_uneven", [Arg((5, 3)), 2], np_split),
@@ -451,6 +633,31 @@ SPECS = {
         Case("index_is_a_tensor", [X234, Const(np.array([1, 1, 0]))], lambda x, i: x[i],
              call=lambda op, x, i: x[i]),
     ),
+    "gather": Spec(
+        Case("dim_1", [Arg((2, 3)), 1, Const(GATHER_IDX)], np_gather),
+        Case("dim_0_smaller_index", [Arg((3, 4)), 0, Const(np.array([[2, 0], [2, 1]]))], np_gather),
+        Case("method", [X234], lambda x: np_gather(x, -1, GATHER_IDX_3D),
+             call=lambda op, x: x.gather(-1, tt.tensor(GATHER_IDX_3D, device=x.device))),
+    ),
+    "scatter": Spec(
+        Case("src_dim_1", [Arg((2, 4)), 1, Const(SCATTER_IDX), Arg((2, 2))], np_scatter),
+        Case("src_larger_dim_0", [Arg((3, 2)), 0, Const(np.array([[2, 0]])), Arg((2, 3))],
+             np_scatter),
+        Case("value", [Arg((2, 4)), 1, Const(SCATTER_IDX)], lambda x, d, i, value:
+             np_scatter(x, d, i, np.full(i.shape, value)), kwargs=dict(value=-2.5)),
+    ),
+    "scatter_add": Spec(
+        Case("repeated_dim_1", [Arg((2, 3)), 1, Const(REPEATED_IDX), Arg((2, 4))], np_scatter_add),
+        Case("dim_0", [Arg((3, 2)), 0, Const(np.array([[2, 2], [0, 2]])), Arg((2, 2))],
+             np_scatter_add),
+    ),
+    "index_select": Spec(
+        Case("dim_1_repeated", [X234, 1, Const(np.array([2, 0, 2]))],
+             lambda x, d, i: np.take(x, i, axis=d)),
+        Case("dim_0", [Arg((4, 2)), 0, Const(np.array([3, 1]))], lambda x, d, i: x[i]),
+        Case("method_negative_dim", [X234], lambda x: x[..., [3, 3]],
+             call=lambda op, x: x.index_select(-1, tt.tensor([3, 3], device=x.device))),
+    ),
     "take": Spec(
         Case("repeated_ids", [Arg((5, 3)), Const(INT_IDS)], lambda w, ids: w[ids]),
         Case("ids_as_list", [Arg((4, 2)), [3, 3, 0]], lambda w, ids: w[np.array(ids)]),
@@ -466,6 +673,29 @@ SPECS = {
         Case("1d_3d", [Arg((4,)), Arg((2, 4, 3))], np.matmul),
         Case("3d_1d", [Arg((2, 3, 4)), Arg((4,))], np.matmul),
         Case("operator", [Arg((2, 3)), Arg((3, 2))], np.matmul, call=lambda op, a, b: a @ b),
+    ),
+    "mm": Spec(
+        Case("2d_2d", [Arg((3, 4)), Arg((4, 2))], lambda a, b: a @ b),
+        Case("method", [Arg((2, 3)), Arg((3, 3))], lambda a, b: a @ b, call=lambda op, a, b: a.mm(b)),
+    ),
+    "bmm": Spec(
+        Case("3d_3d", [Arg((2, 3, 4)), Arg((2, 4, 2))], lambda a, b: np.stack([a[i] @ b[i] for i in range(2)])),
+    ),
+    "einsum": Spec(
+        Case("batched_matmul", [Arg((2, 3, 4)), Arg((2, 4, 2))], np.matmul,
+             call=lambda op, a, b: op("bij,bjk->bik", a, b)),
+        Case("trace", [Arg((3, 3))], np.trace, call=lambda op, a: op("ii->", a)),
+        Case("diagonal", [Arg((3, 3))], np.diagonal, call=lambda op, a: op("ii->i", a)),
+        Case("outer_implicit", [Arg((3,)), Arg((4,))], np.outer, call=lambda op, a, b: op("i,j", a, b)),
+        Case("transpose_implicit", [Arg((2, 3))], np.transpose, call=lambda op, a: op("ji", a)),
+        Case("sum_out_a_letter", [Arg((2, 3)), Arg((4,))], lambda a, b: a.sum(1)[:, None] * b,
+             call=lambda op, a, b: op("ij,k->ik", a, b)),
+        Case("trace_times_vector", [Arg((3, 3)), Arg((4,))], lambda a, b: np.trace(a) * b,
+             call=lambda op, a, b: op("ii,j->j", a, b)),
+        Case("ellipsis_list", [X234, Arg((4,))], lambda a, b: a @ b,
+             call=lambda op, a, b: op("...j,j->...", [a, b])),
+        Case("same_tensor_twice", [Arg((3,))], lambda a: np.dot(a, a),
+             call=lambda op, a: op("i,i->", a, a)),
     ),
     # -- neural-network functions --------------------------------------------
     "softmax": Spec(
@@ -722,18 +952,34 @@ def test_gradgradcheck_of_a_linear_function_passes():
 # ----------------------------------------------------------------------------
 # Specific behaviours, with values worked out by hand
 # ----------------------------------------------------------------------------
-@pytest.mark.parametrize("reduce", [tt.max, tt.min])
-def test_max_min_ties_share_the_gradient(reduce, device):
-    sign = 1.0 if reduce is tt.max else -1.0
+@pytest.mark.parametrize("reduce, whole", [(tt.amax, tt.max), (tt.amin, tt.min)])
+def test_amax_amin_ties_share_the_gradient(reduce, whole, device):
+    sign = 1.0 if reduce is tt.amax else -1.0
     x = tt.tensor(sign * np.array([[5.0, 5.0, 5.0, 1.0], [2.0, 7.0, 7.0, 0.0]]), device=device,
                   requires_grad=True)
-    (reduce(x, axis=1) * tt.tensor(np.array([3.0, 10.0]), device=device)).sum().backward()
+    (reduce(x, dim=1) * tt.tensor(np.array([3.0, 10.0]), device=device)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[1.0, 1.0, 1.0, 0.0], [0.0, 5.0, 5.0, 0.0]])
     x.grad = None
-    reduce(x).backward()  # over everything: the two tied 7s (or -7s) share it
+    whole(x).backward()  # max() over everything, as torch: the two tied 7s (or -7s) share it
     winners = x.numpy() == (x.numpy().max() if sign > 0 else x.numpy().min())
     np.testing.assert_allclose(x.grad.numpy(), winners / winners.sum())
     assert winners.sum() == 2
+
+
+@pytest.mark.parametrize("reduce", [tt.max, tt.min])
+def test_max_min_along_a_dim_send_the_gradient_to_the_index(reduce, device):
+    """As torch: the first of tied extremes is the index, and gets all of the gradient."""
+    sign = 1.0 if reduce is tt.max else -1.0
+    x = tt.tensor(sign * np.array([[5.0, 5.0, 5.0, 1.0], [2.0, 7.0, 7.0, 0.0]]), device=device,
+                  requires_grad=True)
+    values, indices = reduce(x, 1)
+    assert indices.dtype == tt.int64 and indices.tolist() == [0, 1] and not indices.requires_grad
+    np.testing.assert_array_equal(values.numpy(), sign * np.array([5.0, 7.0]))
+    (values * tt.tensor(np.array([3.0, 10.0]), device=device)).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[3.0, 0, 0, 0], [0, 10.0, 0, 0]])
+    result = reduce(x, dim=0, keepdim=True)
+    assert type(result).__name__ == reduce.__name__ and result.values.shape == (1, 4)
+    assert result.indices.shape == (1, 4)
 
 
 def test_cast_gives_each_gradient_its_input_dtype(device):
@@ -960,6 +1206,98 @@ def test_other_clear_errors():
         tt.layer_norm(tt.ones(2, 3), tt.ones(2))
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: x.sum(dim=1, axis=1), TypeError, r"sum\(\): got both dim= and axis="),
+    (lambda x: tt.mean(x, keepdim=True, keepdims=True), TypeError, "both keepdim= and keepdims="),
+    (lambda x: x.sum(dim=(0, -2)), RuntimeError, r"sum\(\): dim 0 appears more than once"),
+    (lambda x: x.mean(dim=1.0), TypeError, r"mean\(\): dim must be an int"),
+    (lambda x: x.unsqueeze(3), IndexError, r"unsqueeze\(\).*\[-3, 2\], but got 3.*\(2, 3\)"),
+    (lambda x: x.permute(0, 0), RuntimeError, r"permute\(\): dims \(0, 0\) name a dim twice"),
+    (lambda x: x.permute(1), RuntimeError, r"permute\(\): dims \(1,\) must name each of the 2"),
+    (lambda x: x.transpose(0, -3), IndexError, r"transpose\(\).*got -3"),
+    (lambda x: x.max(dim=(0, 1)), TypeError, r"max\(\): dim must be one int.*amax"),
+    (lambda x: x.prod(dim=(0, 1)), TypeError, r"prod\(\): dim must be one int"),
+    (lambda x: x.flatten(1, 0), RuntimeError, r"flatten\(\): start_dim 1 comes after end_dim 0"),
+    (lambda x: x.repeat(2), RuntimeError, r"repeat\(\): needs at least as many sizes as dims"),
+    (lambda x: x.expand(-1, 2, 3), ValueError, r"-1.*not allowed for the new leading dims"),
+    (lambda x: x.topk(4), RuntimeError, r"topk\(\): k=4 is out of range"),
+    (lambda x: x.var(unbiased=True, correction=0), TypeError, "unbiased= or correction=, not both"),
+    (lambda x: x.mm(tt.ones(3)), RuntimeError, r"mm\(\): b must be a matrix \(2-D\), got shape \(3,\)"),
+    (lambda x: tt.mm(x, tt.ones(2, 2)), RuntimeError, r"mm\(\): shapes \(2, 3\) and \(2, 2\)"),
+    (lambda x: tt.bmm(x, x), RuntimeError, r"bmm\(\): a must be a batch of matrices \(3-D\)"),
+    (lambda x: tt.gather(x, 1, tt.tensor([[0.0]])), TypeError, r"gather\(\): index must be an integer"),
+    (lambda x: tt.gather(x, 1, tt.tensor([[3]])), IndexError, r"gather\(\): index 3 is out of bounds "
+                                                            r"for dim 1 with size 3"),
+    (lambda x: tt.gather(x, 1, tt.tensor([[-1]])), IndexError, r"gather\(\): index -1 is out of bounds"),
+    (lambda x: tt.gather(x, 0, tt.tensor([0, 1])), RuntimeError, r"gather\(\): index must have as many"),
+    (lambda x: tt.gather(x, 1, tt.tensor([[0], [1], [0]])), RuntimeError, r"larger than the tensor"),
+    (lambda x: tt.scatter(x, 1, tt.tensor([[0]]), tt.ones(1, 1, dtype=tt.float32)), RuntimeError,
+     r"scatter\(\): src has dtype float32 but the tensor has float64"),
+    (lambda x: tt.scatter(x, 1, tt.tensor([[0]])), TypeError, r"scatter\(\): pass src"),
+    (lambda x: tt.scatter_add(x, 0, tt.tensor([[0, 1]]), tt.ones(1, 1, dtype=tt.float64)),
+     RuntimeError, r"scatter_add\(\): index of shape \(1, 2\) is larger than src"),
+    (lambda x: tt.index_select(x, 0, tt.tensor([[0]])), IndexError, r"index_select\(\): index must be a vector"),
+    (lambda x: tt.index_select(x, 1, tt.tensor([3])), IndexError, r"index_select\(\): index 3 is out of"),
+    (lambda x: x[tt.tensor([0.0])], IndexError, r"index: tensors used as indices must be integer"),
+    (lambda x: x[np.array([2 ** 64 - 1], dtype=np.uint64)], IndexError,
+     r"index 18446744073709551615 is out of bounds for a tensor of shape \(2, 3\)"),
+    (lambda x: tt.einsum("ij,jk->ik", x), ValueError, r"einsum\(\): the equation .* has 2 operands"),
+    (lambda x: tt.einsum("ijk->i", x), ValueError, r"einsum\(\): subscripts 'ijk' name 3 dims"),
+    (lambda x: tt.einsum("ij->k", x), ValueError, r"einsum\(\): output subscript 'k'"),
+    (lambda x: tt.amax(tt.ones(0, 2)), RuntimeError, r"amax\(\): cannot reduce a tensor of shape \(0, 2\)"),
+])
+def test_dims_shapes_and_indices_errors_name_the_operation(call, error, message):
+    x = tt.tensor(np.arange(6.0).reshape(2, 3))
+    with pytest.raises(error, match=message):
+        call(x)
+
+
+def test_torch_results_for_edge_cases():
+    """Values that NumPy-style code gets wrong, as torch gives them."""
+    with np.errstate(all="raise"):        # and without NumPy warnings on the way
+        assert np.isnan(tt.tensor([]).var().item())            # NumPy: 0 / -1 = -0.0
+        assert np.isnan(tt.tensor([2.0]).var().item())         # one element: no degree of freedom
+        assert np.isnan(tt.tensor([]).mean().item())
+    x = tt.tensor(np.arange(6.0).reshape(1, 2, 3))
+    assert x.squeeze(1).shape == (1, 2, 3) and x.squeeze().shape == (2, 3)   # a no-op, no error
+    assert x.squeeze((0, 1)).shape == (2, 3)
+    assert tt.tensor(5.0).sum(dim=0).shape == () and tt.tensor(5.0).unsqueeze(-1).shape == (1,)
+    assert x.sum(dim=()).shape == ()            # torch: an empty tuple of dims is all of them
+    assert x.argmax().item() == 5 and x.argmax(keepdim=True).shape == (1, 1, 1)
+    assert x.argmax(dim=2).dtype == tt.int64
+    assert [t.shape for t in x.split(2, dim=2)] == [(1, 2, 2), (1, 2, 1)]
+    assert isinstance(x.chunk(2, dim=-1), tuple) and len(tt.ones(6).chunk(4)) == 3  # as torch
+    assert tt.cat([x, x], axis=0).shape == (2, 2, 3)       # NumPy's keyword still works
+    assert tt.concat is tt.cat and tt.concatenate is tt.cat
+    assert tt.tensor([[1, 2], [3, 4]]).cumsum(dim=1).dtype == tt.int64
+    assert tt.tensor([True, True]).cumsum(0).tolist() == [1, 2]
+    assert (x > 2).any(dim=2).tolist() == [[False, True]] and (x >= 0).all().item() is True
+    # A stable sort, descending too: equal values keep their order; NaN comes first as the largest.
+    ties = tt.tensor([1.0, 3.0, 1.0, np.nan, 3.0])
+    assert ties.sort().indices.tolist() == [0, 2, 1, 4, 3]
+    assert ties.sort(descending=True).indices.tolist() == [3, 1, 4, 0, 2]
+    assert ties.argsort(descending=True).tolist() == [3, 1, 4, 0, 2]
+
+
+def test_norm_prod_and_scatter_gradients_at_awkward_points():
+    zero = tt.zeros(3, dtype=tt.float64, requires_grad=True)
+    zero.norm().backward()
+    assert zero.grad.tolist() == [0.0, 0.0, 0.0]                # as torch: not 0/0
+    x = tt.tensor([2.0, 0.0, 3.0], dtype=tt.float64, requires_grad=True)
+    x.prod().backward()
+    assert x.grad.tolist() == [0.0, 6.0, 0.0]                   # the product of the others
+    y = tt.tensor([0.0, 2.0, 0.0], dtype=tt.float64, requires_grad=True)
+    y.prod().backward()
+    assert y.grad.tolist() == [0.0, 0.0, 0.0]
+    base = tt.zeros(2, 3, dtype=tt.float64, requires_grad=True)
+    src = tt.tensor([[1.0, 2.0]], dtype=tt.float64, requires_grad=True)
+    out = base.scatter(1, tt.tensor([[2, 0]]), src)
+    assert out.tolist() == [[2.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    (out * tt.tensor(np.arange(6.0).reshape(2, 3))).sum().backward()
+    assert base.grad.tolist() == [[0.0, 1.0, 0.0], [3.0, 4.0, 5.0]]   # overwritten: no gradient
+    assert src.grad.tolist() == [[2.0, 0.0]]
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not HAS_CUDA, reason=NO_CUDA_REASON)
 def test_mixing_devices_is_an_error():
@@ -1014,7 +1352,7 @@ def test_binary_ops_on_random_broadcast_shapes(name, device, shapes, seed):
     weights = rng.standard_normal(shapes.result_shape)
     (out * tt.tensor(weights, device=device)).sum().backward()
     assert a.grad.shape == a.shape and b.grad.shape == b.shape
-    if a.size + b.size <= 30:
+    if a.numel() + b.numel() <= 30:
         assert tt.gradcheck(op, [a, b])
 
 
@@ -1038,5 +1376,5 @@ def test_where_on_random_broadcast_shapes(device, shapes, seed):
     full = np.broadcast_to(cond, shapes.result_shape)
     np.testing.assert_array_equal(a.grad.numpy(), np_sum_to(full.astype(float), a_shape))
     np.testing.assert_array_equal(b.grad.numpy(), np_sum_to((~full).astype(float), b_shape))
-    if a.size + b.size <= 30:
+    if a.numel() + b.numel() <= 30:
         assert tt.gradcheck(lambda x, y: tt.where(c, x, y), [a, b])

@@ -5,22 +5,40 @@ Binary operations broadcast their inputs like NumPy; the backward engine sums
 each gradient back to its input's shape (see `sum_to`), so no operation here
 has to think about broadcasting. In the docstrings, gy is the gradient of the
 output y, and dx the gradient that backward returns for the input x.
-"""
-import math
 
+dtypes follow torch's promotion (tensor.result_type): a binary operation first
+converts its operands to one dtype (int64 tensor * 1.5 is float32, float32 +
+float64 is float64), and the functions of floats (exp, sin, sqrt, true
+division, ...) turn integer tensors into the default float dtype.
+
+Operations without a gradient (floor_divide's backward raises, as torch's;
+comparisons, logical and bitwise operations, isnan, ...) are at the end.
+"""
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import DEFAULT_FLOAT, Tensor, promote, result_type
 from . import register
 
-__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "tanh",
-           "sigmoid", "relu", "gelu", "maximum", "minimum", "where", "clip", "masked_fill",
-           "cast", "to_device"]
+__all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "rsqrt", "square",
+           "abs", "sin", "cos", "tanh", "sigmoid", "relu", "maximum", "minimum", "where",
+           "clamp", "clip", "masked_fill", "clone", "remainder", "cast", "to_device",
+           "subtract", "multiply", "divide", "true_divide", "negative",
+           "floor_divide", "isnan", "isinf", "isfinite", "isclose", "allclose", "equal",
+           "logical_and", "logical_or", "logical_xor", "logical_not",
+           "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not"]
 
 
 def constant(array):
     """A tensor outside the graph (a mask, a saved value) for use in backward."""
     return Tensor(array)
+
+
+def floating(x):
+    """x itself, or an integer or boolean tensor converted to the default float
+    dtype, for functions of floats (torch: exp(int tensor) is float32)."""
+    if isinstance(x, Tensor) and x._data.dtype.kind in "biu":
+        return cast(x, DEFAULT_FLOAT)
+    return x
 
 
 # ----------------------------------------------------------------------------
@@ -32,6 +50,7 @@ class Add(Function):
     forward:  y = a + b
     backward: da = gy,  db = gy
     """
+    saves_inputs = False
 
     def forward(self, a, b):
         return a + b
@@ -43,7 +62,7 @@ class Add(Function):
 @register
 def add(a, b):
     """a + b, broadcast."""
-    return Add()(a, b)
+    return Add()(*promote("add", a, b))
 
 
 class Sub(Function):
@@ -52,6 +71,7 @@ class Sub(Function):
     forward:  y = a - b
     backward: da = gy,  db = -gy
     """
+    saves_inputs = False
 
     def forward(self, a, b):
         return a - b
@@ -63,7 +83,7 @@ class Sub(Function):
 @register
 def sub(a, b):
     """a - b, broadcast."""
-    return Sub()(a, b)
+    return Sub()(*promote("sub", a, b))
 
 
 class Mul(Function):
@@ -76,15 +96,20 @@ class Mul(Function):
     def forward(self, a, b):
         return a * b
 
+    def saved_inputs(self):
+        """a is needed only for db, b only for da."""
+        return [i for i in (0, 1) if self.next_functions[1 - i] is not None]
+
     def backward(self, gy):
         a, b = self.inputs
-        return gy * b, gy * a
+        da_needed, db_needed = self.needs_input_grad
+        return gy * b if da_needed else None, gy * a if db_needed else None
 
 
 @register
 def mul(a, b):
     """a * b, broadcast."""
-    return Mul()(a, b)
+    return Mul()(*promote("mul", a, b))
 
 
 class Div(Function):
@@ -97,15 +122,22 @@ class Div(Function):
     def forward(self, a, b):
         return a / b
 
+    def saved_inputs(self):
+        """b is needed for both gradients, a only for db."""
+        return (0, 1) if self.next_functions[1] is not None else (1,)
+
     def backward(self, gy):
         a, b = self.inputs
         ga = gy / b
-        return ga, -ga * a / b
+        return ga, (-ga * a / b if self.needs_input_grad[1] else None)
 
 
 @register
 def div(a, b):
-    """a / b, broadcast."""
+    """a / b, broadcast; true division: integers give the default float dtype."""
+    a, b = promote("div", a, b)
+    if a.dtype.kind not in "fc":
+        a, b = cast(a, DEFAULT_FLOAT), cast(b, DEFAULT_FLOAT)
     return Div()(a, b)
 
 
@@ -115,6 +147,7 @@ class Neg(Function):
     forward:  y = -x
     backward: dx = -gy
     """
+    saves_inputs = False
 
     def forward(self, x):
         return -x
@@ -138,10 +171,14 @@ class Pow(Function):
     def forward(self, x, p):
         return x ** p
 
+    def saved_inputs(self):
+        """x for both gradients, p only for dx."""
+        return (0, 1) if self.next_functions[0] is not None else (0,)
+
     def backward(self, gy):
         x, p = self.inputs
-        gx = gy * p * x ** (p - 1)
-        gp = gy * self.output() * log(x) if p.requires_grad else None
+        gx = gy * p * x ** (p - 1) if self.needs_input_grad[0] else None
+        gp = gy * self.output() * log(x) if self.needs_input_grad[1] else None
         return gx, gp
 
 
@@ -168,8 +205,10 @@ class PowScalar(Function):
 def pow(x, exponent):
     """x ** exponent; the exponent is a Python number or a tensor."""
     if isinstance(exponent, (int, float)) and isinstance(x, Tensor):
+        if x.dtype.kind in "biu" and result_type(x, exponent).kind == "f":
+            x = cast(x, DEFAULT_FLOAT)  # int tensor ** 0.5 is float32, as torch
         return PowScalar(exponent)(x)
-    return Pow()(x, exponent)
+    return Pow()(*promote("pow", x, exponent))
 
 
 # ----------------------------------------------------------------------------
@@ -181,6 +220,7 @@ class Exp(Function):
     forward:  y = exp(x)
     backward: dx = gy * y
     """
+    saves_inputs = False  # backward reads the output
 
     def forward(self, x):
         return backend.get_array_module(x).exp(x)
@@ -191,7 +231,7 @@ class Exp(Function):
 
 @register
 def exp(x):
-    return Exp()(x)
+    return Exp()(floating(x))
 
 
 class Log(Function):
@@ -211,7 +251,7 @@ class Log(Function):
 @register
 def log(x):
     """Natural logarithm."""
-    return Log()(x)
+    return Log()(floating(x))
 
 
 class Sqrt(Function):
@@ -220,6 +260,7 @@ class Sqrt(Function):
     forward:  y = sqrt(x)
     backward: dx = gy / (2 y)
     """
+    saves_inputs = False  # backward reads the output
 
     def forward(self, x):
         return backend.get_array_module(x).sqrt(x)
@@ -230,7 +271,49 @@ class Sqrt(Function):
 
 @register
 def sqrt(x):
-    return Sqrt()(x)
+    return Sqrt()(floating(x))
+
+
+class Rsqrt(Function):
+    """Reciprocal square root.
+
+    forward:  y = 1 / sqrt(x)
+    backward: dx = -gy * y^3 / 2
+    """
+    saves_inputs = False  # backward reads the output
+
+    def forward(self, x):
+        return 1 / backend.get_array_module(x).sqrt(x)
+
+    def backward(self, gy):
+        y = self.output()
+        return gy * y * y * y * -0.5
+
+
+@register
+def rsqrt(x):
+    """1 / sqrt(x)."""
+    return Rsqrt()(floating(x))
+
+
+class Square(Function):
+    """Square.
+
+    forward:  y = x^2
+    backward: dx = 2 x gy
+    """
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, gy):
+        return gy * self.inputs[0] * 2
+
+
+@register
+def square(x):
+    """x * x."""
+    return Square()(x)
 
 
 class Abs(Function):
@@ -259,6 +342,7 @@ class Tanh(Function):
     forward:  y = tanh(x)
     backward: dx = gy * (1 - y^2)
     """
+    saves_inputs = False  # backward reads the output
 
     def forward(self, x):
         return backend.get_array_module(x).tanh(x)
@@ -270,7 +354,45 @@ class Tanh(Function):
 
 @register
 def tanh(x):
-    return Tanh()(x)
+    return Tanh()(floating(x))
+
+
+class Sin(Function):
+    """Sine.
+
+    forward:  y = sin(x)
+    backward: dx = gy * cos(x)
+    """
+
+    def forward(self, x):
+        return backend.get_array_module(x).sin(x)
+
+    def backward(self, gy):
+        return gy * cos(self.inputs[0])
+
+
+@register
+def sin(x):
+    return Sin()(floating(x))
+
+
+class Cos(Function):
+    """Cosine.
+
+    forward:  y = cos(x)
+    backward: dx = -gy * sin(x)
+    """
+
+    def forward(self, x):
+        return backend.get_array_module(x).cos(x)
+
+    def backward(self, gy):
+        return -gy * sin(self.inputs[0])
+
+
+@register
+def cos(x):
+    return Cos()(floating(x))
 
 
 class Sigmoid(Function):
@@ -279,6 +401,7 @@ class Sigmoid(Function):
     forward:  y = 1 / (1 + exp(-x)),  computed as (1 + tanh(x/2)) / 2
     backward: dx = gy * y * (1 - y)
     """
+    saves_inputs = False  # backward reads the output
 
     def forward(self, x):
         xp = backend.get_array_module(x)
@@ -293,7 +416,7 @@ class Sigmoid(Function):
 @register
 def sigmoid(x):
     """1 / (1 + exp(-x))."""
-    return Sigmoid()(x)
+    return Sigmoid()(floating(x))
 
 
 class ReLU(Function):
@@ -314,31 +437,6 @@ class ReLU(Function):
 def relu(x):
     """max(x, 0)."""
     return ReLU()(x)
-
-
-class GELU(Function):
-    """Gaussian error linear unit, tanh approximation, with k = sqrt(2/pi).
-
-    forward:  y = x/2 * (1 + t),  t = tanh(k (x + 0.044715 x^3))
-    backward: dx = gy * ((1 + t)/2 + x/2 * (1 - t^2) * k (1 + 3 * 0.044715 x^2))
-    """
-    K = math.sqrt(2 / math.pi)
-
-    def forward(self, x):
-        xp = backend.get_array_module(x)
-        return 0.5 * x * (1 + xp.tanh(self.K * (x + 0.044715 * x ** 3)))
-
-    def backward(self, gy):
-        x, = self.inputs
-        t = tanh(self.K * (x + 0.044715 * x ** 3))
-        dt = (1 - t * t) * self.K * (1 + 3 * 0.044715 * x * x)
-        return gy * (0.5 * (1 + t) + 0.5 * x * dt)
-
-
-@register
-def gelu(x):
-    """Gaussian error linear unit, tanh approximation (PyTorch's approximate='tanh')."""
-    return GELU()(x)
 
 
 # ----------------------------------------------------------------------------
@@ -362,7 +460,7 @@ class Maximum(Function):
 
 @register
 def maximum(a, b):
-    return Maximum()(a, b)
+    return Maximum()(*promote("maximum", a, b))
 
 
 class Minimum(Function):
@@ -383,7 +481,7 @@ class Minimum(Function):
 
 @register
 def minimum(a, b):
-    return Minimum()(a, b)
+    return Minimum()(*promote("minimum", a, b))
 
 
 class Where(Function):
@@ -392,6 +490,8 @@ class Where(Function):
     forward:  y = c ? a : b
     backward: da = gy * [c],  db = gy * [not c]
     """
+
+    saves_inputs = False  # only the condition, kept on the Function
 
     def __init__(self, condition):
         self.condition = condition
@@ -407,7 +507,9 @@ class Where(Function):
 def where(condition, a, b):
     """Elementwise `a` where `condition` is true, else `b` (condition gets no gradient)."""
     condition = condition.data if isinstance(condition, Tensor) else condition
-    return Where(condition)(a, b)
+    if condition.dtype.kind != "b":
+        raise TypeError(f"where: condition must be a boolean tensor, got dtype {condition.dtype}")
+    return Where(condition)(*promote("where", a, b))
 
 
 @register
@@ -444,11 +546,71 @@ class Clip(Function):
 
 
 @register
-def clip(x, min=None, max=None):
-    """Limit values to [min, max]; the gradient is zero outside."""
+def clamp(x, min=None, max=None):
+    """Limit values to [min, max]; the gradient is zero outside. The bounds are
+    numbers, or tensors (broadcast against x, receiving gradient where they win)."""
     if min is None and max is None:
-        raise ValueError("clip: give at least one of min and max")
+        raise ValueError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # maximum/minimum send a tie's gradient to x, as torch's clamp does
+        y = x if min is None else maximum(x, min)
+        return y if max is None else minimum(y, max)
     return Clip(min, max)(x)
+
+
+@register
+def clip(x, min=None, max=None):
+    """torch.clip: the same as clamp."""
+    return clamp(x, min, max)
+
+
+class Clone(Function):
+    """A copy in memory of its own.
+
+    forward:  y = x (copied)
+    backward: dx = gy
+    """
+    saves_inputs = False
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+@register
+def clone(x):
+    """A copy of x with memory of its own; the gradient flows back to x."""
+    return Clone()(x)
+
+
+class Remainder(Function):
+    """The remainder of floor division, with the sign of the divisor (Python's %).
+
+    forward:  y = a - floor(a / b) * b
+    backward: da = gy,  db = -gy * floor(a / b)   (floor(a/b) is a constant
+              between the jumps, where y is not differentiable)
+    """
+
+    def saved_inputs(self):
+        return (0, 1) if self.next_functions[1] is not None else ()
+
+    def forward(self, a, b):
+        return backend.get_array_module(a).remainder(a, b)
+
+    def backward(self, gy):
+        a, b = self.inputs
+        if not self.needs_input_grad[1]:
+            return gy, None
+        quotient = backend.get_array_module(a.data).floor_divide(a.data, b.data)
+        return gy, -gy * constant(quotient)
+
+
+@register
+def remainder(a, b):
+    """a % b: the remainder with the sign of b, as torch.remainder and Python."""
+    return Remainder()(*promote("remainder", a, b))
 
 
 # ----------------------------------------------------------------------------
@@ -460,6 +622,7 @@ class Cast(Function):
     forward:  y = x as dtype
     backward: dx = gy as x's dtype
     """
+    saves_inputs = False
 
     def __init__(self, dtype):
         self.dtype = dtype
@@ -483,6 +646,7 @@ class ToDevice(Function):
     forward:  y = x copied to device
     backward: dx = gy copied back to x's device
     """
+    saves_inputs = False
 
     def __init__(self, device):
         self.device = device
@@ -498,3 +662,133 @@ class ToDevice(Function):
 def to_device(x, device):
     """x copied to another device; the gradient is copied back."""
     return ToDevice(device)(x)
+
+
+# ----------------------------------------------------------------------------
+# torch's other names for the operations above
+# ----------------------------------------------------------------------------
+subtract, multiply, divide, true_divide, negative = sub, mul, div, div, neg
+
+
+# ----------------------------------------------------------------------------
+# Without a gradient
+# ----------------------------------------------------------------------------
+class FloorDivide(Function):
+    """Division rounded down (Python's //).
+
+    forward:  y = floor(a / b)
+    backward: not defined, as in torch: y is a staircase, zero almost
+              everywhere and undefined at the steps
+    """
+    saves_inputs = False
+
+    def forward(self, a, b):
+        return backend.get_array_module(a).floor_divide(a, b)
+
+    def backward(self, gy):
+        raise RuntimeError("floor_divide: the derivative for floor_divide is not implemented (as "
+                           "in torch): a // b is a staircase in a and b; detach() its inputs if "
+                           "the result is a constant for you")
+
+
+def floor_divide(a, b):
+    """a // b, rounded down, as torch.floor_divide (and Python's //). Its
+    result is part of the graph, but backward through it raises, as torch's."""
+    return FloorDivide()(*promote("floor_divide", a, b))
+
+
+def _array(x, device):
+    return x._data if isinstance(x, Tensor) else backend.xp_for(device).asarray(x)
+
+
+def _device(*xs):
+    return next((x.device for x in xs if isinstance(x, Tensor)), backend.get_default_device())
+
+
+def isnan(x):
+    """A boolean tensor: where x is NaN."""
+    return Tensor._wrap(backend.get_array_module(x.data).isnan(x.data))
+
+
+def isinf(x):
+    """A boolean tensor: where x is +inf or -inf."""
+    return Tensor._wrap(backend.get_array_module(x.data).isinf(x.data))
+
+
+def isfinite(x):
+    """A boolean tensor: where x is neither NaN nor infinite."""
+    return Tensor._wrap(backend.get_array_module(x.data).isfinite(x.data))
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """A boolean tensor: where |a - b| <= atol + rtol * |b|."""
+    device = _device(a, b)
+    return Tensor._wrap(backend.xp_for(device).isclose(
+        _array(a, device), _array(b, device), rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """True when every element of a is close to b's (see isclose): a Python bool."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).data.all())
+
+
+def equal(a, b):
+    """True when a and b have the same shape and the same values: a Python bool."""
+    if a.shape != b.shape:
+        return False
+    return bool((a.data == b.data).all())
+
+
+def _logical(func, *xs):
+    device = _device(*xs)
+    return Tensor._wrap(func(*[_array(x, device) for x in xs]))
+
+
+def logical_and(a, b):
+    """Elementwise a and b, of any dtype (nonzero is true): a boolean tensor."""
+    return _logical(backend.xp_for(_device(a, b)).logical_and, a, b)
+
+
+def logical_or(a, b):
+    return _logical(backend.xp_for(_device(a, b)).logical_or, a, b)
+
+
+def logical_xor(a, b):
+    return _logical(backend.xp_for(_device(a, b)).logical_xor, a, b)
+
+
+def logical_not(x):
+    return _logical(backend.xp_for(_device(x)).logical_not, x)
+
+
+def _bitwise(name, operator, ufunc, *xs):
+    """Bitwise operations work on booleans (logical and/or/xor/not of masks) and
+    integers; the operands are promoted first (bool & int64 is int64)."""
+    dtype = result_type(*xs)
+    if dtype.kind not in "biu":
+        raise RuntimeError(f"{name} ({operator}): needs boolean or integer tensors, got dtype "
+                           f"{dtype}; compare first (x > 0) to get a boolean mask")
+    device = _device(*xs)
+    xp = backend.xp_for(device)
+    arrays = [xp.asarray(_array(x, device), dtype=dtype) for x in xs]
+    return Tensor._wrap(getattr(xp, ufunc)(*arrays))
+
+
+def bitwise_and(a, b):
+    """a & b: logical and of boolean tensors, bitwise and of integers."""
+    return _bitwise("bitwise_and", "&", "bitwise_and", a, b)
+
+
+def bitwise_or(a, b):
+    """a | b: logical or of boolean tensors, bitwise or of integers."""
+    return _bitwise("bitwise_or", "|", "bitwise_or", a, b)
+
+
+def bitwise_xor(a, b):
+    """a ^ b: logical xor of boolean tensors, bitwise xor of integers."""
+    return _bitwise("bitwise_xor", "^", "bitwise_xor", a, b)
+
+
+def bitwise_not(x):
+    """~x: logical not of a boolean tensor, bitwise not of integers."""
+    return _bitwise("bitwise_not", "~", "invert", x)

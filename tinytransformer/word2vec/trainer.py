@@ -242,15 +242,16 @@ class Word2Vec:
                 batch.count if c.sg else batch.centre_weights,         # pairs or 1
                 batch.noise_weights.sum(axis=1)]                       # K/M per example
         tables = (self.model.input_vectors, self.model.output_vectors, self.model.output_vectors)
-        for table, index, leaf, host_ids, used in zip(tables, ids, leaves,
-                                                      (batch.positions, batch.centres, batch.noise),
-                                                      uses):
-            if c.row_cap and lr > 0:
-                scale = row_scale(host_ids, used, c.row_cap / lr)
-                step = Tensor(device((-lr * scale)[..., None]))
-            else:
-                step = -lr
-            table.index_add_(index.reshape(-1), (leaf.grad * step).reshape(-1, c.vector_size))
+        with tt.no_grad():   # an optimizer step: the tables are leaves that require grad
+            for table, index, leaf, host_ids, used in zip(
+                    tables, ids, leaves, (batch.positions, batch.centres, batch.noise), uses):
+                if c.row_cap and lr > 0:
+                    scale = row_scale(host_ids, used, c.row_cap / lr)
+                    step = Tensor(device((-lr * scale)[..., None]))
+                else:
+                    step = -lr
+                table.index_add_(0, index.reshape(-1),
+                                 (leaf.grad * step).reshape(-1, c.vector_size))
         return float(loss.item())
 
     # -- results ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ def test_index_add_accumulates_repeated_rows():
     w = tt.tensor(np.arange(12, dtype=np.float32).reshape(4, 3))
     before = w.numpy().copy()
     source = np.array([[1, 2, 3], [10, 20, 30], [100, 200, 300], [5, 5, 5]], dtype=np.float32)
-    out = w.index_add_(np.array([0, 2, 0, -1]), tt.tensor(source))
+    out = w.index_add_(0, np.array([0, 2, 0, -1]), tt.tensor(source))
     assert out is w
     expected = before.copy()
     expected[0] += source[0] + source[2]
@@ -27,10 +27,11 @@ def test_index_add_accumulates_repeated_rows():
 
 def test_index_add_on_1d_and_on_a_parameter_leaf():
     v = tt.zeros(3)
-    v.index_add_(tt.tensor(np.array([1, 1, 2])), tt.tensor([1.0, 2.0, 3.0]))
+    v.index_add_(0, tt.tensor(np.array([1, 1, 2])), tt.tensor([1.0, 2.0, 3.0]))
     assert_array_equal(v.numpy(), [0, 3, 3])
-    p = tt.Parameter(tt.zeros(2, 2))          # a leaf that requires grad may be updated
-    p.index_add_(np.array([1]), tt.ones(1, 2))
+    p = tt.Parameter(tt.zeros(2, 2))          # a leaf that requires grad: under no_grad, as torch
+    with tt.no_grad():
+        p.index_add_(0, np.array([1]), tt.ones(1, 2))
     assert_array_equal(p.numpy(), [[0, 0], [1, 1]])
     assert p.grad_fn is None and p.grad is None
 
@@ -38,20 +39,21 @@ def test_index_add_on_1d_and_on_a_parameter_leaf():
 def test_index_add_refuses_bad_arguments():
     w = tt.zeros(3, 2)
     with pytest.raises(ValueError, match="does not fit"):
-        w.index_add_(np.array([0, 1]), tt.ones(3, 2))
+        w.index_add_(0, np.array([0, 1]), tt.ones(3, 2))
     with pytest.raises(IndexError, match="index values"):
-        w.index_add_(np.array([3]), tt.ones(1, 2))
+        w.index_add_(0, np.array([3]), tt.ones(1, 2))
     with pytest.raises(TypeError, match="integer"):
-        w.index_add_(np.array([0.0]), tt.ones(1, 2))
+        w.index_add_(0, np.array([0.0]), tt.ones(1, 2))
     with pytest.raises(TypeError, match="dtype"):
-        w.index_add_(np.array([0]), tt.ones(1, 2, dtype=tt.float64))
+        w.index_add_(0, np.array([0]), tt.ones(1, 2, dtype=tt.float64))
     x = tt.ones(3, 2, requires_grad=True)
     y = x * 2                                 # a non-leaf in a recorded graph
-    with pytest.raises(RuntimeError, match="non-leaf"):
-        y.index_add_(np.array([0]), tt.ones(1, 2))
-    with tt.no_grad():
-        y.index_add_(np.array([0]), tt.ones(1, 2))
+    y.index_add_(0, np.array([0]), tt.ones(1, 2))   # recorded in the graph, as torch's
     assert_array_equal(y.numpy()[0], [3, 3])
+    y.sum().backward()
+    assert_array_equal(x.grad.numpy(), np.full((3, 2), 2.0))
+    with pytest.raises(RuntimeError, match="leaf"):   # a leaf that requires grad, while recording
+        x.index_add_(0, np.array([0]), tt.ones(1, 2))
 
 
 # ----------------------------------------------------------------------------------------

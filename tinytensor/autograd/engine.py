@@ -3,8 +3,10 @@
 1. Grad modes: whether operations record a graph, and anomaly detection.
 2. Function: one operation. Calling it computes the output from the inputs'
    arrays and, when an input requires grad, links the output back to it
-   (`output.grad_fn` is the Function, `Function.inputs` its input tensors).
-   That chain of Functions is the computation graph.
+   (`output.grad_fn` is the Function, `Function.next_functions` where each
+   input's gradient goes). That chain of Functions is the computation graph.
+   It also records the versions of the tensors its backward will read, so a
+   tensor changed in place in between is caught (check_saved).
 3. run_backward: walks the graph from the output back to the leaves, asks each
    Function for the gradients of its inputs (the chain rule) and adds up the
    gradients of a tensor that was used more than once.
@@ -16,8 +18,8 @@ import heapq
 import itertools
 import weakref
 
-from . import backend
-from .tensor import Tensor, as_tensors
+from .. import backend
+from ..tensor import Tensor, as_tensors
 
 
 # ----------------------------------------------------------------------------
@@ -101,23 +103,37 @@ class Function:
     differentiated again. Fused operations whose backward works on raw arrays
     for speed set `twice_differentiable = False`.
 
-    Attributes kept for backward: `inputs` (the input tensors), `output` (a
-    weak reference to the output tensor) and whatever `forward` saves on self.
+    Kept for backward: `inputs` (the input tensors), `output()` (the output
+    tensor) and whatever `forward` saves on self. `next_functions` says where
+    each input's gradient goes: the Function that made it, the tensor itself
+    for a leaf that requires grad, or None.
+
+    An operation whose backward does not read its inputs' values (add: dx =
+    gy) sets `saves_inputs = False`, so that changing an input in place
+    afterwards is allowed, as in torch; one that reads only some of them
+    overrides `saved_inputs`.
     """
 
     twice_differentiable = True
+    saves_inputs = True
 
     def __call__(self, *inputs):
         inputs = as_tensors(inputs, type(self).__name__)
-        y = self.forward(*[x.data for x in inputs])
+        y = self.forward(*[x._data for x in inputs])
         if _Mode.detect_anomaly:
             _check_finite(y, "forward", self, inputs)
         out = Tensor._wrap(y)
-        if _Mode.grad_enabled and any(x._requires_grad for x in inputs) and y.dtype.kind == "f":
+        if getattr(y, "base", None) is not None:
+            _share_memory_record(out, y, inputs)
+        if _Mode.grad_enabled and y.dtype.kind == "f" and any(x._requires_grad for x in inputs):
             out._requires_grad = True
             out.grad_fn = self
             self.inputs = inputs
-            self.output = weakref.ref(out)  # weak: the output must not keep itself alive
+            self.next_functions = [x.grad_fn if x.grad_fn is not None else
+                                   (x if x._requires_grad else None) for x in inputs]
+            if self.saves_inputs:
+                self.saved_versions = [x._versions[0] for x in inputs]
+            self._set_output(out)
             # One more than any input's Function: backward visits the larger generations first.
             self.generation = 1 + max(x.grad_fn.generation if x.grad_fn else 0 for x in inputs)
         return out
@@ -129,6 +145,38 @@ class Function:
         """Return the gradient of each input (a Tensor, or None for no gradient)."""
         raise NotImplementedError
 
+    def output(self):
+        """The output tensor, for backward formulas written with it (exp: dx =
+        gy * y). Raises if it was changed in place since forward."""
+        out = self._output()
+        if out._versions[0] != self._output_version:
+            raise _modified_error(self, "its output", out, out._versions[0], self._output_version)
+        return out
+
+    def _set_output(self, out, keep_version=False):
+        """Record `out` as the output: weakly, so the output does not keep
+        itself alive through its own grad_fn. An in-place operation moves a
+        tensor to the end of the graph and calls this (see Tensor._in_place)."""
+        self._output = weakref.ref(out)
+        if not keep_version:
+            self._output_version = out._versions[0]
+
+    @property
+    def needs_input_grad(self):
+        """For each input, whether backward must compute its gradient (torch's ctx.needs_input_grad)."""
+        return tuple(edge is not None for edge in self.next_functions)
+
+    def saved_inputs(self):
+        """The positions of the inputs whose values backward reads."""
+        return range(len(self.inputs)) if self.saves_inputs else ()
+
+    def check_saved(self):
+        """Raise if an input that backward reads was changed in place since forward."""
+        for i in self.saved_inputs():
+            x = self.inputs[i]
+            if x._versions[0] != self.saved_versions[i]:
+                raise _modified_error(self, f"input {i}", x, x._versions[0], self.saved_versions[i])
+
     def release(self):
         """Drop everything saved for backward, so its memory returns."""
         generation = self.generation
@@ -137,6 +185,28 @@ class Function:
 
     def __repr__(self):
         return f"<{type(self).__name__}>"
+
+
+def _share_memory_record(out, y, inputs):
+    """A view (reshape, transpose, basic indexing) shares its input's memory:
+    then it shares its version counter too, as in torch, so that changing
+    either in place shows in both."""
+    for x in inputs:
+        owner = x._data if x._data.base is None else x._data.base
+        if y.base is owner or y.base is x._data:
+            out._versions = x._versions
+            out._base = x._base if x._base is not None else x
+            return
+
+
+def _modified_error(fn, what, tensor, version, expected):
+    name = type(fn).__name__
+    return RuntimeError(
+        f"one of the tensors needed for the gradient of {name} has been modified by an "
+        f"inplace operation: {what} of {name}, of shape {tensor.shape} and dtype "
+        f"{tensor.dtype}, is at version {version}; expected version {expected} instead. "
+        "Hint: change it out of place (y = y + 1 rather than y += 1), or change a "
+        ".clone() of it")
 
 
 # ----------------------------------------------------------------------------
@@ -159,19 +229,21 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
     wanted = {id(t) for t in inputs} if inputs is not None else set()
     heap, order = [], itertools.count()  # order: first come, first served among equals
 
-    def send(tensor, grad):
-        """Deliver one gradient to `tensor`; the first one queues its Function."""
-        fn = tensor.grad_fn
-        if fn is None:
-            _add_to(results, id(tensor), tensor, grad)
+    def send(edge, tensor, grad):
+        """Deliver the gradient of `tensor` along an edge: to a leaf, where it
+        adds up in results, or to a Function, which the first one queues."""
+        if isinstance(edge, Tensor):
+            _add_to(results, id(edge), edge, grad)
             return
-        if fn not in pending:
-            heapq.heappush(heap, (-fn.generation, next(order), fn))
-        _add_to(pending, fn, tensor, grad)
+        if edge not in pending:
+            heapq.heappush(heap, (-edge.generation, next(order), edge))
+        if tensor.grad_fn is not edge:  # changed in place since: the gradient is of its old value
+            tensor = edge._output()
+        _add_to(pending, edge, tensor, grad)
 
     with set_grad_enabled(create_graph):  # a graph of the backward pass, if asked for
         for root, grad in zip(roots, root_grads):
-            send(root, grad)
+            send(root if root.grad_fn is None else root.grad_fn, root, grad)
         while heap:
             fn = heapq.heappop(heap)[2]
             output, grad = pending.pop(fn)
@@ -181,8 +253,8 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
             if id(output) in wanted:
                 results[id(output)] = [output, grad]
             _check_twice_differentiable(fn, create_graph)
-            for x, gx in _input_grads(fn, grad):
-                send(x, gx)
+            for edge, x, gx in _input_grads(fn, grad):
+                send(edge, x, gx)
             if not retain_graph:
                 fn.release()
 
@@ -241,6 +313,8 @@ def _input_grads(fn, grad):
     operation has to: summed back over the axes broadcasting added (sum_to),
     and cast to the input's dtype (float32 * float64 gives each its own).
     """
+    if fn.saves_inputs:
+        fn.check_saved()
     anomaly, _Mode.detect_anomaly = _Mode.detect_anomaly, False
     try:  # anomaly mode checks what fn's backward returns, naming fn, not each step inside
         input_grads = fn.backward(grad)
@@ -249,16 +323,16 @@ def _input_grads(fn, grad):
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
     fitted = []
-    for x, gx in zip(fn.inputs, input_grads):
-        if gx is None or not x._requires_grad:
+    for edge, x, gx in zip(fn.next_functions, fn.inputs, input_grads):
+        if gx is None or edge is None:
             continue
         if gx.shape != x.shape:
-            gx = sum_to(gx, x.shape)
+            gx = gx.sum_to_size(x.shape)
         if gx.dtype != x.dtype:
-            gx = cast(gx, x.dtype)
+            gx = gx.to(x.dtype)
         if _Mode.detect_anomaly:
-            _check_finite(gx.data, "backward", fn, fn.inputs)
-        fitted.append((x, gx))
+            _check_finite(gx._data, "backward", fn, fn.inputs)
+        fitted.append((edge, x, gx))
     return fitted
 
 
@@ -282,32 +356,72 @@ def _hand_out_leaf_grads(leaf_grads, create_graph):
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
-    """The gradients of `outputs` with respect to `inputs`, returned as a list
-    (the inputs' `.grad` is left alone), as `torch.autograd.grad`."""
+         only_inputs=True, allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """The gradients of `outputs` with respect to `inputs`, as torch.autograd.grad:
+    a tuple with one gradient per input (also for a single input tensor); the
+    inputs' `.grad` is left alone.
+
+    grad_outputs: the gradient to start from for each output (may be left out
+    for scalar outputs). allow_unused: give None for an input the outputs do
+    not depend on, instead of raising; materialize_grads: give zeros there.
+    """
+    if is_grads_batched:
+        raise NotImplementedError("grad(): is_grads_batched=True is not supported; call grad() "
+                                  "once per row of grad_outputs")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad(): got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     seeds = []
-    for out, g in zip(outputs, grad_outputs):
+    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"grad(): output {i} does not require grad and has no grad_fn "
+                               "(no input of its graph has requires_grad=True)")
         if g is None:
-            if out.size != 1:
-                raise RuntimeError(f"grad(): output of shape {out.shape} is not a scalar; "
-                                   "pass grad_outputs")
+            if out._data.size != 1:
+                raise RuntimeError(f"grad(): output {i} of shape {out.shape} is not a scalar; "
+                                   "pass grad_outputs (one gradient per output)")
             g = out._ones_like()
+        elif g.shape != out.shape:
+            raise RuntimeError(f"grad(): grad_outputs[{i}] has shape {g.shape}, but output {i} "
+                               f"has shape {out.shape}")
         seeds.append(g)
     retain = create_graph if retain_graph is None else retain_graph
     grads = run_backward(outputs, seeds, retain, create_graph, inputs=inputs)
-    for t, g in zip(inputs, grads):
-        if g is None and not allow_unused:
-            raise RuntimeError(f"grad(): an input of shape {t.shape} was not used to compute "
-                               "the outputs; pass allow_unused=True to get None for it")
-    return grads[0] if single else grads
+    for i, (t, g) in enumerate(zip(inputs, grads)):
+        if g is None:
+            if materialize_grads:
+                grads[i] = Tensor(backend.xp_for(t.device).zeros(t.shape, dtype=t.dtype))
+            elif not allow_unused:
+                raise RuntimeError(f"grad(): input {i} (shape {t.shape}) was not used to compute "
+                                   "the outputs; pass allow_unused=True to get None for it")
+    return tuple(grads)
 
 
-# The operations are built on Function (above), so they can only be imported once it exists.
-from .ops import cast, sum_to  # noqa: E402
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """torch.autograd.backward: tensor.backward() for several tensors at once,
+    their gradients adding up in the leaves' `.grad`."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors] * len(tensors) if grad_tensors is None else [grad_tensors]
+    seeds = []
+    for t, g in zip(tensors, grad_tensors):
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError(f"backward(): a tensor of shape {t.shape} is not a scalar; "
+                                   "pass grad_tensors")
+            g = t._ones_like()
+        seeds.append(g)
+    retain = create_graph if retain_graph is None else retain_graph
+    if inputs is None:
+        run_backward(tensors, seeds, retain, create_graph)
+        return
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for t, g in zip(inputs, run_backward(tensors, seeds, retain, create_graph, inputs=inputs)):
+        if g is not None:
+            g = g if create_graph else g.detach().clone()
+            t.grad = g if t.grad is None else t.grad + g
