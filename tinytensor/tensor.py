@@ -198,6 +198,8 @@ class Tensor:
 
     __array_priority__ = 1000  # make `ndarray * Tensor` call Tensor.__rmul__
     _base = None               # for a view: the tensor whose memory it shares (torch's _base)
+    _view_index = None         # for a view picked from _base by an index: that index
+    _base_grad_fn = None       # for a view: _base's grad_fn when the view was made
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None, name=None):
         self._data = as_array(data, dtype, device)
@@ -687,15 +689,11 @@ class Tensor:
                                    f"{self.dtype})") from None
             self._versions[0] += 1
             return self
+        if self._base is not None:
+            return self._in_place_on_view(op, compute)
         old = self._stand_in()
         result = compute(old)
-        if result.shape != self.shape:
-            raise RuntimeError(f"{op}: the result has shape {result.shape}, but the tensor changed in "
-                               f"place has shape {self.shape}; an in-place operation cannot "
-                               "change the shape")
-        if not can_cast(result.dtype, self.dtype):
-            raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the desired "
-                               f"output type {self.dtype}")
+        self._check_result(op, result)
         fn = result.grad_fn
         if fn is not None and any(fn.inputs[i] is old for i in fn.saved_inputs()):
             # fn's backward reads the old values, which are about to be overwritten: keep a copy.
@@ -709,6 +707,46 @@ class Tensor:
             result.grad_fn._set_output(self)
         return self
 
+    def _in_place_on_view(self, op, compute):
+        """An in-place change of a view, recorded as a change of its base, as in
+        torch: base[index] = compute(base[index]), after which the view is again
+        base[index] (the same memory) in the graph."""
+        base, index = self._base, self._view_index
+        if base._requires_grad and base.grad_fn is None:
+            raise RuntimeError(f"{op}: a view of a leaf tensor that requires grad cannot be changed "
+                               "in place while gradients are recorded; change it under "
+                               "tinytensor.no_grad()")
+        if index is None:
+            made_by = type(self.grad_fn).__name__ if self.grad_fn is not None else "a view operation"
+            raise RuntimeError(
+                f"{op}: this tensor is a view (made by {made_by}) of another tensor's memory; "
+                "tinytensor records in-place changes of views picked by one index from their "
+                "base (x[0:2] += v), not of reshaped, transposed or expanded views, or views of "
+                "views, while gradients are recorded (torch does): change the base tensor, or "
+                "clone() the view first")
+        current = ops.getitem(base, index)
+        result = compute(current)
+        self._check_result(op, result)
+        fn = result.grad_fn
+        if fn is not None and any(fn.inputs[i] is current for i in fn.saved_inputs()):
+            current._data, current._versions = current._data.copy(), [current._versions[0]]
+        base.index_put_(index, result)  # writes into the memory this view shows
+        fresh = ops.getitem(base, index)
+        if fresh.grad_fn is not None:
+            self.grad_fn, self._requires_grad = fresh.grad_fn, True
+            fresh.grad_fn._set_output(self)
+        self._base_grad_fn = base.grad_fn
+        return self
+
+    def _check_result(self, op, result):
+        if result.shape != self.shape:
+            raise RuntimeError(f"{op}: the result has shape {result.shape}, but the tensor changed in "
+                               f"place has shape {self.shape}; an in-place operation cannot "
+                               "change the shape")
+        if not can_cast(result.dtype, self.dtype):
+            raise RuntimeError(f"{op}: result type {result.dtype} can't be cast to the desired "
+                               f"output type {self.dtype}")
+
     def _check_in_place(self, op, others=()):
         """torch's rules for changing a tensor in place while a graph is recorded."""
         if not _Mode.grad_enabled:
@@ -719,14 +757,6 @@ class Tensor:
                 "gradients are recorded (torch: 'a leaf Variable that requires grad is being used "
                 "in an in-place operation'); change it under tinytensor.no_grad(), as an "
                 "optimizer step does")
-        if self._base is not None and (self._requires_grad or any(
-                isinstance(o, Tensor) and o._requires_grad for o in others)):
-            made_by = type(self.grad_fn).__name__ if self.grad_fn is not None else "a view operation"
-            raise RuntimeError(
-                f"{op}: this tensor is a view (made by {made_by}) of another tensor's memory, "
-                "and tinytensor does not record in-place changes of views while gradients are "
-                "recorded (torch does): change the tensor itself (x[i, j] = v rather than "
-                "x[i][j] = v), or clone() the view first")
 
     def _writable(self, op):
         """The array to write into. A NumPy scalar (what a reduction may give)

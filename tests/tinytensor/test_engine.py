@@ -562,3 +562,270 @@ def test_leaves_fed_by_one_array_get_separate_gradients():
     with tt.no_grad():
         x.grad.mul_(10.0)
     np.testing.assert_array_equal(y.grad.numpy(), [1.0, 1.0])
+
+
+# ----------------------------------------------------------------------------
+# In place, as torch: version counters, saved tensors, the graph after a change
+# ----------------------------------------------------------------------------
+@pytest.mark.parametrize("op, call", [
+    ("add_", lambda x: x.add_(1.0)), ("sub_", lambda x: x.__isub__(1.0)),
+    ("mul_", lambda x: x.mul_(2.0)), ("div_", lambda x: x.__itruediv__(2.0)),
+    ("fill_", lambda x: x.zero_()), ("copy_", lambda x: x.copy_(tt.ones(3))),
+    ("clamp_", lambda x: x.clamp_(0, 1)), ("index_put_", lambda x: x.__setitem__(0, 1.0)),
+    ("masked_fill_", lambda x: x.masked_fill_(x.detach() > 0, 0.0)),
+])
+def test_in_place_on_a_leaf_that_requires_grad_names_the_operation(op, call):
+    x = tt.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=rf"{op}.*leaf tensor that requires grad"):
+        call(x)
+    with tt.no_grad():          # an optimizer step: allowed, and counted
+        call(x)
+    assert x._version == 1 and x.is_leaf
+
+
+def test_versions_count_in_place_changes_and_views_share_them():
+    x = tt.zeros(2, 3)
+    assert x._version == 0
+    x += 1
+    x[0, 1] = 5.0
+    x.mul_(2)
+    assert x._version == 3
+    view, copy = x[0], x.clone()
+    view.add_(1.0)                       # a view shares the memory and the counter
+    assert x._version == view._version == 4 and copy._version == 0
+    assert x.tolist()[0] == [3.0, 11.0, 3.0]
+    detached = x.detach()
+    detached.zero_()
+    assert x._version == 5 and x.sum().item() == 0.0
+    x.data -= 1                          # get .data, change the array in place, set it back
+    assert x._version == 6
+    x.data = np.ones((2, 3), dtype=np.float32)   # new values: not an in-place change
+    assert x._version == 6
+
+
+@pytest.mark.parametrize("name, build, modify", [
+    ("Exp", lambda x: x.exp(), lambda y, x: y.add_(1.0)),            # saves its output
+    ("Mul", lambda x: x * x, lambda y, x: _no_grad(lambda: x.mul_(2.0))),  # saves its inputs
+    ("Sin", lambda x: x.sin(), lambda y, x: _no_grad(lambda: x.__setitem__(0, 0.0))),
+    ("Mul", lambda x: x * x, lambda y, x: _sub_from_data(x)),
+])
+def test_backward_refuses_a_saved_tensor_changed_in_place(name, build, modify):
+    x = tt.tensor(np.array([0.5, 1.5, -1.0]), requires_grad=True)
+    y = build(x)
+    loss = (y * 1.0).sum()
+    modify(y, x)
+    with pytest.raises(RuntimeError, match=rf"gradient of {name} has been modified by an inplace "
+                                           r"operation.*version 1; expected version 0"):
+        loss.backward()
+
+
+def _no_grad(fn):
+    with tt.no_grad():
+        return fn()
+
+
+def _sub_from_data(x):
+    x.data -= 1.0        # Python: x.data = x.data.__isub__(1.0), the same array set back
+
+
+def test_changing_a_tensor_no_backward_reads_is_fine():
+    x = tt.tensor(np.array([0.5, 1.5]), requires_grad=True)
+    y = x * 3.0
+    z = (y + 1.0).reshape(2, 1).sum() + y[0]     # Add, Reshape, Sum, GetItem read only shapes
+    with tt.no_grad():
+        y.mul_(100.0)
+    z.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 3.0])
+
+
+def test_in_place_changes_are_differentiable_and_pass_gradcheck():
+    def f(x, w):
+        y = x * 1.0
+        y[0] = w[1] * 2          # index_put_: y's old row 0 gets no gradient
+        y *= w                   # the old y is kept for w's gradient, as torch keeps it
+        y[1:] += x[:2] ** 2      # a view changed in place: recorded as a change of y
+        y.clamp_(-2.0, 2.0)
+        y -= 0.5
+        return y
+    rng = np.random.default_rng(3)
+    x, w = make_tensor(rng, (3,)), make_tensor(rng, (3,))
+    assert tt.gradcheck(f, [x, w])
+    assert tt.gradgradcheck(f, [x, w])
+    y = f(x, w)
+    assert type(y.grad_fn).__name__ == "Sub" and not y.is_leaf
+
+
+def test_a_tensor_changed_in_place_becomes_part_of_the_graph():
+    w = tt.tensor([1.0, 2.0], requires_grad=True)
+    buf = tt.zeros(3)                    # a leaf without grad: it may take a graph
+    buf[1:] = w * 3
+    assert buf.requires_grad and type(buf.grad_fn).__name__ == "IndexPut"
+    buf.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 3.0])
+
+
+def test_functions_recorded_before_a_change_keep_the_old_value():
+    x = tt.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 2
+    z = y * 5                            # uses y before the change
+    y.add_(1.0)                          # y now stands for x * 2 + 1, z still for (x * 2) * 5
+    y.mul_(x)                            # y = (2x + 1) x
+    (z.sum() + y.sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), 10 + 4 * x.numpy() + 1)
+
+
+def test_a_view_made_before_its_base_changed_follows_the_new_graph():
+    x = tt.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    w = tt.tensor(np.array(4.0), requires_grad=True)
+    y = x * 1.0
+    first_two = y[:2]
+    y[1] = w                             # first_two shows w now, and its gradient goes there
+    assert first_two.tolist() == [1.0, 4.0]
+    (first_two * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 0.0, 0.0])
+    assert w.grad.item() == 2.0
+
+
+def test_views_tinytensor_cannot_rebuild_say_so():
+    x = tt.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x * 1.0
+    column = y.reshape(2, 1)
+    with pytest.raises(RuntimeError, match="add_: this tensor is a view.*Reshape"):
+        column.add_(x.reshape(2, 1))
+    flat = y.reshape(2, 1).reshape(2)
+    y[0] = 3.0
+    with pytest.raises(RuntimeError, match="view .* used after its base .* changed in place"):
+        flat * 2
+    with tt.no_grad():                   # without a graph, any view may be changed
+        column.add_(1.0)
+    assert y.tolist() == [4.0, 3.0]
+
+
+def test_in_place_errors_name_the_operation():
+    ints = tt.tensor([1, 2, 3])
+    with pytest.raises(RuntimeError, match="add_: .*int64"):
+        ints += 1.5                      # torch: result type Float can't be cast to Long
+    with pytest.raises(RuntimeError, match="div_"):
+        ints /= 2
+    with pytest.raises(RuntimeError, match="add_"):
+        tt.zeros(3).add_(tt.ones(2, 3))  # an in-place result cannot grow
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        tt.zeros(3, dtype=tt.int64).add_(tt.tensor([1.0, 2.0, 3.0], requires_grad=True))
+    with pytest.raises(RuntimeError, match="fill_: only a 0-dimensional"):
+        tt.zeros(3).fill_(tt.ones(3))
+    with pytest.raises(RuntimeError, match="read-only"):
+        tt.zeros(1, 3).expand(2, 3).add_(1.0)
+    with pytest.raises(IndexError, match="index_put_"):
+        tt.zeros(3)[tt.tensor([0.0, 1.0])] = 1.0
+    with pytest.raises(RuntimeError, match="bitwise_and.*float32"):
+        tt.ones(2) & tt.ones(2)
+    with pytest.raises(TypeError, match="where: condition must be a boolean"):
+        tt.where(tt.tensor([1, 0]), tt.ones(2), tt.zeros(2))
+    ints += 2
+    ints //= 2
+    assert ints.tolist() == [1, 2, 2] and ints.dtype == tt.int64
+
+
+def test_index_add_along_a_dim_as_torch():
+    x = tt.zeros(2, 3)
+    out = x.index_add_(1, tt.tensor([0, 2, 0]), tt.ones(2, 3), alpha=2.0)
+    assert out is x and x.tolist() == [[4.0, 0.0, 2.0], [4.0, 0.0, 2.0]]
+    with pytest.raises(IndexError, match="index_add_.*dim"):
+        x.index_add_(2, tt.tensor([0]), tt.ones(2, 1))
+
+
+# ----------------------------------------------------------------------------
+# grad, backward(inputs=), autograd.functional
+# ----------------------------------------------------------------------------
+def test_grad_always_returns_a_tuple_and_materializes_zeros_when_asked():
+    x = tt.tensor([1.0, 2.0], requires_grad=True)
+    unused = tt.tensor([3.0], requires_grad=True)
+    result = tt.grad((x * x).sum(), x)
+    assert isinstance(result, tuple) and len(result) == 1
+    assert tt.autograd.grad is tt.grad
+    gx, gu = tt.grad((x * x).sum(), [x, unused], materialize_grads=True)
+    assert gu.tolist() == [0.0] and gx.tolist() == [2.0, 4.0]
+    with pytest.raises(RuntimeError, match="output 0 does not require grad"):
+        tt.grad(tt.ones(2).sum(), x)
+
+
+def test_backward_into_chosen_inputs_only():
+    x = tt.tensor([1.0, 2.0], requires_grad=True)
+    w = tt.tensor([3.0, 4.0], requires_grad=True)
+    (x * w).sum().backward(inputs=[x])
+    assert x.grad.tolist() == [3.0, 4.0] and w.grad is None
+    tt.autograd.backward([(x * w).sum()], inputs=w)
+    assert w.grad.tolist() == [1.0, 2.0]
+
+
+def test_autograd_functional_shapes_strict_and_create_graph():
+    from tinytensor.autograd import functional as F
+    x = tt.tensor(np.array([1.0, 2.0, 3.0]))
+    jac = F.jacobian(lambda t: t[:2] * t[1:], x)
+    np.testing.assert_allclose(jac.numpy(), [[2.0, 1.0, 0.0], [0.0, 3.0, 2.0]])
+    rows = F.jacobian(lambda a, b: (a * b.sum(), b), (x, tt.tensor(np.array([1.0, 1.0]))))
+    assert [[r.shape for r in row] for row in rows] == [[(3, 3), (3, 2)], [(2, 3), (2, 2)]]
+    with pytest.raises(RuntimeError, match="independent of input 1.*strict"):
+        F.vjp(lambda a, b: a * 2, (x, x), tt.ones(3), strict=True)
+    out, (va, vb) = F.vjp(lambda a, b: a * 2, (x, x), tt.ones(3))
+    assert vb.tolist() == [0.0, 0.0, 0.0] and not va.requires_grad
+    with pytest.raises(RuntimeError, match="vector v can only be None"):
+        F.jvp(lambda t: t * 2, x)
+    # create_graph: the result depends on the caller's tensor, and can be differentiated
+    p = tt.tensor(np.array([0.5, -1.0]), requires_grad=True)
+    _, hv = F.hvp(lambda t: (t ** 3).sum(), p, tt.tensor(np.array([1.0, 0.0])), create_graph=True)
+    np.testing.assert_allclose(hv.numpy(), [3.0, 0.0])       # 6 t v
+    hv.sum().backward()
+    np.testing.assert_allclose(p.grad.numpy(), [6.0, 0.0])
+    hessian = F.hessian(lambda t: (t ** 3).sum(), p.detach())
+    np.testing.assert_allclose(hessian.numpy(), np.diag([3.0, -6.0]))
+
+
+def test_gradcheck_takes_torchs_arguments():
+    x = tt.tensor(np.array([0.3, -0.7]), requires_grad=True)
+    assert tt.autograd.gradcheck(tt.sin, x, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=False)
+    assert not tt.gradcheck(lambda t: tt.Tensor(t.data * 2), (x,), raise_exception=False)
+    assert tt.autograd.gradgradcheck(tt.sin, (x,), grad_outputs=tt.ones(2, dtype=tt.float64))
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        tt.gradcheck(tt.sin, (x,), epsilon=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# Conversions, creation and promotion, the torch way
+# ----------------------------------------------------------------------------
+def test_to_reads_dtype_device_and_other_tensor():
+    x = tt.ones(2)
+    assert x.to(tt.float64).dtype == tt.float64 and x.to("float16").dtype == tt.half
+    assert x.to(tt.zeros(1, dtype=tt.int32)).dtype == tt.int32
+    assert x.to("cpu") is x and x.to("cpu", copy=True) is not x
+    assert x.int().dtype == tt.int and x.bool().dtype == tt.bool and x.long().dtype == tt.long
+    assert x.to(device="cpu", dtype=tt.double).dtype == tt.float64
+    with pytest.raises(TypeError, match="to\\(\\): expected a dtype"):
+        x.to(object())
+    with pytest.raises(IndexError, match="size.*out of range"):
+        x.size(1)
+
+
+def test_tensor_copies_while_as_tensor_and_from_numpy_share():
+    a = np.zeros(3)
+    copied, shared, view = tt.tensor(a), tt.as_tensor(a), tt.from_numpy(a)
+    a[0] = 7.0
+    assert copied.tolist()[0] == 0.0 and shared.tolist()[0] == 7.0 and view.tolist()[0] == 7.0
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray"):
+        tt.from_numpy([1.0])
+    assert tt.full((2,), True).dtype == tt.bool and tt.full((2,), 3).dtype == tt.int64
+    assert tt.arange(1, 2, 0.25).tolist() == [1.0, 1.25, 1.5, 1.75]
+    assert tt.randint(3, 5, (4,)).dtype == tt.int64 and tt.randint(3, (4,)).max().item() < 3
+    assert tt.empty_like(tt.ones(2, dtype=tt.int32)).dtype == tt.int32
+
+
+@pytest.mark.parametrize("operands, expected", [
+    ((np.array([1, 2]), 1.5), "float32"), ((np.array([1, 2], dtype=np.int32), 3), "int32"),
+    ((np.array([True]), 1), "int64"), ((np.array([1.0], dtype=np.float32), np.array(1.0)), "float32"),
+    ((np.array([1], dtype=np.int32), np.array(1.0)), "float64"), ((np.array([1]), 1j), "complex64"),
+    ((np.array([1.0], dtype=np.float32), np.array([1.0])), "float64"),
+])
+def test_result_type_follows_torch(operands, expected):
+    operands = [tt.tensor(o) if isinstance(o, np.ndarray) else o for o in operands]
+    assert tt.result_type(*operands) == np.dtype(expected)
+    assert tt.promote_types(tt.int64, tt.float32) == tt.float32   # NumPy says float64

@@ -124,8 +124,11 @@ class Function:
             _check_finite(y, "forward", self, inputs)
         out = Tensor._wrap(y)
         if getattr(y, "base", None) is not None:
-            _share_memory_record(out, y, inputs)
+            _share_memory_record(self, out, y, inputs)
         if _Mode.grad_enabled and y.dtype.kind == "f" and any(x._requires_grad for x in inputs):
+            for x in inputs:
+                if x._base is not None and x._base.grad_fn is not x._base_grad_fn:
+                    _refresh_view(x)
             out._requires_grad = True
             out.grad_fn = self
             self.inputs = inputs
@@ -187,16 +190,40 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
-def _share_memory_record(out, y, inputs):
+def _share_memory_record(fn, out, y, inputs):
     """A view (reshape, transpose, basic indexing) shares its input's memory:
     then it shares its version counter too, as in torch, so that changing
-    either in place shows in both."""
+    either in place shows in both. A view picked by an index straight from its
+    base remembers the index, so that an in-place change of the view can be
+    recorded as one of the base (y[0:2] += w, see Tensor._in_place)."""
     for x in inputs:
         owner = x._data if x._data.base is None else x._data.base
         if y.base is owner or y.base is x._data:
             out._versions = x._versions
             out._base = x._base if x._base is not None else x
+            out._base_grad_fn = out._base.grad_fn
+            if x._base is None and getattr(fn, "index", None) is not None and len(inputs) == 1:
+                out._view_index = fn.index
             return
+
+
+def _refresh_view(view):
+    """The base of this view was changed in place by a recorded operation after
+    the view was made: the view shows the new values, so its place in the graph
+    must be the new base's (torch regenerates it the same way)."""
+    base = view._base
+    if view._view_index is None:
+        raise RuntimeError(
+            f"a view of shape {view.shape} (made by {type(view.grad_fn).__name__ if view.grad_fn else 'a view operation'}) "
+            f"is used after its base (shape {base.shape}) was changed in place by a recorded "
+            "operation; tinytensor can rebuild the graph of views picked by an index only: "
+            "make the view again after the change")
+    from ..ops import getitem  # the operations are built on this module
+    fresh = getitem(base, view._view_index)
+    view.grad_fn, view._requires_grad = fresh.grad_fn, fresh._requires_grad
+    if fresh.grad_fn is not None:
+        fresh.grad_fn._set_output(view)
+    view._base_grad_fn = base.grad_fn
 
 
 def _modified_error(fn, what, tensor, version, expected):

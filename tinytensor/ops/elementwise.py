@@ -135,8 +135,8 @@ class Div(Function):
 @register
 def div(a, b):
     """a / b, broadcast; true division: integers give the default float dtype."""
-    a, b = promote("div", a, b)
-    if a.dtype.kind not in "fc":
+    a, b = promote("div", a, b)  # a Python number is left as it is only beside a float tensor
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype.kind not in "fc":
         a, b = cast(a, DEFAULT_FLOAT), cast(b, DEFAULT_FLOAT)
     return Div()(a, b)
 

@@ -71,7 +71,7 @@ class Copy(Function):
     dtype: what copy_(src) and fill_(value) record.
 
     forward:  y = src   (broadcast to x's shape; x's values are not used)
-    backward: dx = none,  dsrc = gy   (summed back to src's shape)
+    backward: dx = 0,  dsrc = gy   (summed back to src's shape)
     """
     saves_inputs = False
 
@@ -80,4 +80,5 @@ class Copy(Function):
         return xp.broadcast_to(src, x.shape).astype(x.dtype, copy=True)
 
     def backward(self, gy):
-        return None, gy
+        zeros = Tensor(backend.get_array_module(gy.data).zeros(gy.shape, dtype=gy.dtype))
+        return zeros, gy
