@@ -88,7 +88,7 @@ print("wrote", OUT / "02_broadcast.png")
 # ## gradcheck: test the gradient of a function you write
 # Softmax turns the attention scores into weights (注意力得分转为权重). Written from
 # primitives, with the row maximum subtracted first so exp never overflows:
-# softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m). `keepdims=True` keeps the summed axis
+# softmax(x)_i = exp(x_i - m) / sum_j exp(x_j - m). `keepdim=True` keeps the summed dim
 # as size 1, so the (4, 1) denominator broadcasts over the 5 columns.
 #
 # `tt.gradcheck(fn, inputs)` compares backward with finite differences for every input that
@@ -96,8 +96,8 @@ print("wrote", OUT / "02_broadcast.png")
 
 # %%
 def my_softmax(x):
-    e = (x - x.max(axis=-1, keepdims=True)).exp()
-    return e / e.sum(axis=-1, keepdims=True)
+    e = (x - x.amax(dim=-1, keepdim=True)).exp()
+    return e / e.sum(dim=-1, keepdim=True)
 
 
 x = tt.tensor(rng.standard_normal((4, 5)), requires_grad=True)
@@ -123,8 +123,8 @@ check("largest |d sum(softmax) / dx|", float(np.abs(x.grad.numpy()).max()), 0.0)
 
 # %%
 def buggy_softmax(x):
-    e = (x - x.max(axis=-1, keepdims=True)).exp()
-    return e / tt.tensor(e.sum(axis=-1, keepdims=True).numpy())   # the bug: a constant now
+    e = (x - x.amax(dim=-1, keepdim=True)).exp()
+    return e / tt.tensor(e.sum(dim=-1, keepdim=True).numpy())   # the bug: a constant now
 
 
 difference = np.abs((buggy_softmax(x) - tt.softmax(x)).numpy()).max()

@@ -1,12 +1,23 @@
-"""Matrix multiplication, with NumPy's rules for 1-D and batched operands."""
+"""Linear algebra: matrix products (matmul, with NumPy's and torch's rules for
+1-D and batched operands; mm for matrices only; bmm for batches of them),
+einsum, and norms."""
+import math
+
 from .. import backend
 from ..autograd import Function
+from ..dims import dim_aliases, normalize_dims
+from ..tensor import Tensor
 from . import register
+from .elementwise import abs, pow, where
+from .reduction import amax, amin, sum
 from .shape import swapaxes, unsqueeze, squeeze
 
-__all__ = ["matmul"]
+__all__ = ["matmul", "mm", "bmm", "einsum", "norm"]
 
 
+# ----------------------------------------------------------------------------
+# Matrix products
+# ----------------------------------------------------------------------------
 class MatMul(Function):
     """Matrix product, batch axes broadcast (the engine sums them back in backward).
 
@@ -37,3 +48,188 @@ def matmul(a, b):
     if b.ndim == 1:
         return squeeze(matmul(a, unsqueeze(b, -1)), -1)
     return MatMul()(a, b)
+
+
+@register
+def mm(a, b):
+    """The product of two matrices (2-D only, no broadcasting), as torch.mm."""
+    for name, t in (("a", a), ("b", b)):
+        if t.ndim != 2:
+            raise RuntimeError(f"mm(): {name} must be a matrix (2-D), got shape {t.shape}; "
+                               "matmul handles vectors and batches")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(f"mm(): shapes {a.shape} and {b.shape} cannot be multiplied "
+                           f"({a.shape[0]}x{a.shape[1]} and {b.shape[0]}x{b.shape[1]})")
+    return MatMul()(a, b)
+
+
+@register
+def bmm(a, b):
+    """Batched matrix product (3-D only, equal batch sizes, no broadcasting), as torch.bmm."""
+    for name, t in (("a", a), ("b", b)):
+        if t.ndim != 3:
+            raise RuntimeError(f"bmm(): {name} must be a batch of matrices (3-D), got shape "
+                               f"{t.shape}; matmul broadcasts batches")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise RuntimeError(f"bmm(): shapes {a.shape} and {b.shape} do not fit: expected "
+                           f"(B, n, k) and (B, k, m)")
+    return MatMul()(a, b)
+
+
+# ----------------------------------------------------------------------------
+# einsum
+# ----------------------------------------------------------------------------
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def parse_einsum(equation, shapes):
+    """The equation as explicit subscripts: one string of letters per operand
+    and one for the output ("..." replaced by letters of its own; without
+    "->" the output is the letters used once, in alphabetical order, after
+    the "..." dims, as torch and NumPy do)."""
+    equation = equation.replace(" ", "")
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum(): the equation {equation!r} has {len(terms)} operands, "
+                         f"got {len(shapes)} tensors")
+    unused = [c for c in LETTERS if c not in equation]
+    ellipsis_ndim = 0
+    for term, shape in zip(terms, shapes):
+        letters = term.replace("...", "")
+        if any(c not in LETTERS for c in letters):
+            raise ValueError(f"einsum(): subscripts must be letters, got {term!r}")
+        if "..." in term:
+            ellipsis_ndim = max(ellipsis_ndim, len(shape) - len(letters))
+        elif len(letters) != len(shape):
+            raise ValueError(f"einsum(): subscripts {term!r} name {len(letters)} dims, but the "
+                             f"operand has shape {tuple(shape)}")
+    ellipsis = "".join(unused[:ellipsis_ndim])
+    explicit = []
+    for term, shape in zip(terms, shapes):
+        if "..." in term:   # right-aligned: an operand with fewer "..." dims broadcasts
+            own = len(shape) - len(term.replace("...", ""))
+            term = term.replace("...", ellipsis[ellipsis_ndim - own:])
+        explicit.append(term)
+    if arrow:
+        output = output.replace("...", ellipsis)
+    else:
+        once = sorted(c for c in set("".join(explicit)) if c not in ellipsis
+                      and "".join(explicit).count(c) == 1)
+        output = ellipsis + "".join(sorted(once, key=LETTERS.index))
+    return explicit, output
+
+
+class Einsum(Function):
+    """A sum of products named by subscripts (numpy.einsum's language).
+
+    forward:  y = einsum("s1,s2,...->out", x1, x2, ...)
+    backward: dxi = einsum("out,s1,...(without si)...->si", gy, the other xs),
+              with a ones vector for a letter only xi has (the gradient is the
+              same all along it) and an identity matrix for a letter xi repeats
+              (a diagonal: only the diagonal gets gradient)
+    """
+
+    def __init__(self, subscripts, output):
+        self.subscripts, self.output_subscripts = subscripts, output
+
+    def forward(self, *xs):
+        equation = ",".join(self.subscripts) + "->" + self.output_subscripts
+        return backend.get_array_module(xs[0]).einsum(equation, *xs)
+
+    def backward(self, gy):
+        return tuple(self.input_grad(i, gy) if x.requires_grad else None
+                     for i, x in enumerate(self.inputs))
+
+    def input_grad(self, i, gy):
+        xs, subs = self.inputs, self.subscripts
+        xp = backend.xp_for(gy.device)
+        sizes = {c: n for x, s in zip(xs, subs) for c, n in zip(s, x.shape) if n != 1}
+        for x, s in zip(xs, subs):
+            for c, n in zip(s, x.shape):
+                sizes.setdefault(c, n)
+        terms = [self.output_subscripts] + [s for j, s in enumerate(subs) if j != i]
+        operands = [gy] + [x for j, x in enumerate(xs) if j != i]
+        target, used = "", set("".join(terms))
+        free = [c for c in LETTERS if c not in "".join(subs) + self.output_subscripts]
+        for c in subs[i]:
+            if c in target:               # a repeated letter: a diagonal of xi
+                fresh = free.pop(0)
+                terms.append(c + fresh)
+                operands.append(Tensor(xp.eye(sizes[c], dtype=gy.dtype)))
+                target += fresh
+                continue
+            if c not in used:             # only xi has it: the gradient is constant along it
+                terms.append(c)
+                operands.append(Tensor(xp.ones(sizes[c], dtype=gy.dtype)))
+                used.add(c)
+            target += c
+        return Einsum(terms, target)(*operands)
+
+
+@register
+def einsum(equation, *operands):
+    """Sums of products named by letters, as torch.einsum: "ij,jk->ik" is a
+    matrix product, "ii->" a trace, "bij->bji" a transpose. The operands may
+    also come as one list. Differentiable (its backward is einsums again)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    if not operands:
+        raise ValueError("einsum(): needs at least one operand")
+    subscripts, output = parse_einsum(equation, [t.shape for t in operands])
+    for c in set(output):
+        if output.count(c) > 1 or c not in "".join(subscripts):
+            raise ValueError(f"einsum(): output subscript {c!r} of {equation!r} must appear once, "
+                             "and in an operand")
+    return Einsum(subscripts, output)(*operands)
+
+
+# ----------------------------------------------------------------------------
+# Norms
+# ----------------------------------------------------------------------------
+class EuclideanNorm(Function):
+    """sqrt(sum(x^2)) over dims, the 2-norm. At x = 0 the gradient is 0 (the
+    subgradient torch picks), not 0/0.
+
+    forward:  y = sqrt(sum_dims(x^2))
+    backward: dx = broadcast(gy) * x / y      (0 where y = 0)
+    """
+
+    def __init__(self, axes, keepdim):
+        self.axes, self.keepdim = axes, keepdim
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        return xp.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
+
+    def backward(self, gy):
+        x = self.inputs[0]
+        kept = tuple(1 if i in self.axes else n for i, n in enumerate(x.shape))
+        y = self.output().reshape(kept)
+        # y = 0 only where the whole slice of x is 0: dividing that x by 1 instead gives 0.
+        return gy.reshape(kept) * x / where(Tensor(y.data == 0), 1.0, y)
+
+
+@register
+@dim_aliases
+def norm(x, p="fro", dim=None, keepdim=False):
+    """The p-norm of x over `dim` (an int, a tuple, None for all elements),
+    as torch.norm for vectors: p=2 (also "fro", the default) sqrt(sum x^2);
+    p=1 sum |x|; p=inf max |x|; p=-inf min |x|; p=0 the count of nonzeros;
+    another number p: (sum |x|^p)^(1/p)."""
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"norm(): needs a floating-point tensor, got dtype {x.dtype}")
+    axes = normalize_dims(dim, x.shape, "norm")
+    if p in ("fro", 2, 2.0):
+        return EuclideanNorm(axes, keepdim)(x)
+    if p == "nuc" or isinstance(p, str):
+        raise ValueError(f"norm(): p={p!r} is not supported (numbers, inf and 'fro' are)")
+    if p == math.inf:
+        return amax(abs(x), axes, keepdim)
+    if p == -math.inf:
+        return amin(abs(x), axes, keepdim)
+    if p == 0:
+        return sum(Tensor((x.data != 0).astype(x.dtype)), axes, keepdim)
+    if p == 1:
+        return sum(abs(x), axes, keepdim)
+    return pow(sum(pow(abs(x), p), axes, keepdim), 1.0 / p)

@@ -20,7 +20,7 @@ from .elementwise import exp, log, masked_fill, sqrt, where
 from .indexing import check_take_args, getitem
 from .linalg import matmul
 from .nn import check_attention_args, check_cross_entropy_args, check_layer_norm_args, dropout
-from .reduction import max, mean, sum, var
+from .reduction import amax, mean, sum, var
 from .shape import reshape, swapaxes
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm",
@@ -33,7 +33,7 @@ def _max_shift(x, axis):
     It is a constant (no gradient): softmax(x - c) = softmax(x) for any c. A
     slice that is all -inf is shifted by 0, since -inf - (-inf) would be NaN.
     """
-    m = max(x, axis, keepdims=True).detach()
+    m = amax(x, axis, keepdims=True).detach()
     return where(m > -math.inf, m, 0.0)
 
 

@@ -5,6 +5,7 @@ backward moves the gradient back the same way.
 calls it whenever an input's gradient came out larger than the input.
 """
 import builtins
+import math
 
 from .. import backend
 from ..autograd import Function
@@ -12,9 +13,9 @@ from ..dims import dim_aliases, normalize_dim, normalize_dims
 from . import register
 from .indexing import getitem
 
-__all__ = ["reshape", "transpose", "swapaxes", "squeeze", "unsqueeze", "broadcast_to",
-           "expand", "sum_to", "cat", "concat", "concatenate", "stack", "split", "chunk",
-           "flatten"]
+__all__ = ["reshape", "permute", "transpose", "swapaxes", "swapdims", "squeeze", "unsqueeze",
+           "broadcast_to", "expand", "sum_to", "repeat", "flip", "cat", "concat", "concatenate",
+           "stack", "split", "chunk", "unbind", "flatten"]
 
 
 # ----------------------------------------------------------------------------
@@ -26,6 +27,7 @@ class Reshape(Function):
     forward:  y = x read in the new shape (same values, same order)
     backward: dx = gy reshaped to x's shape
     """
+    saves_inputs = False  # backward reads only shapes (in-place changes of the input are fine)
 
     def __init__(self, shape):
         self.shape = shape
@@ -47,7 +49,7 @@ def reshape(x, shape):
         return Reshape(shape)(x)
     except ValueError:
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
-                         f"({x.size} elements) into {shape}") from None
+                         f"({math.prod(x.shape)} elements) into {shape}") from None
 
 
 @register
@@ -85,49 +87,56 @@ def flatten(x, start_dim=0, end_dim=-1):
 
 
 # ----------------------------------------------------------------------------
-# Permuting axes
+# Permuting dims
 # ----------------------------------------------------------------------------
-class Transpose(Function):
-    """Permute the axes (reverse them when axes is None).
+class Permute(Function):
+    """Reorder the dims.
 
-    forward:  y = x with axes permuted:  y.shape[i] = x.shape[axes[i]]
-    backward: dx = gy permuted by the inverse permutation
+    forward:  y = x with its dims reordered:  y.shape[i] = x.shape[dims[i]]
+    backward: dx = gy permuted by the inverse order
     """
+    saves_inputs = False  # backward reads only shapes (in-place changes of the input are fine)
 
-    def __init__(self, axes):
-        self.axes = axes
+    def __init__(self, dims):
+        self.dims = dims
 
     def forward(self, x):
-        return x.transpose(self.axes)
+        return x.transpose(self.dims)
 
     def backward(self, gy):
-        if self.axes is None:
-            return transpose(gy, None)
-        inverse = [0] * len(self.axes)
-        for position, axis in enumerate(self.axes):
-            inverse[axis] = position
-        return transpose(gy, tuple(inverse))
+        inverse = [0] * len(self.dims)
+        for position, dim in enumerate(self.dims):
+            inverse[dim] = position
+        return permute(gy, tuple(inverse))
 
 
 @register
-def transpose(x, axes=None):
-    """Permute the axes (reverse them if axes is None), like numpy.transpose
-    and torch.permute."""
-    if axes is not None:
-        axes = tuple(normalize_dim(a, x.shape, "transpose") for a in axes)
-        if sorted(axes) != list(range(x.ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of "
-                             f"{x.ndim} dimensions (shape {x.shape})")
-    return Transpose(axes)(x)
+def permute(x, *dims):
+    """Reorder the dims, as torch.permute: y.shape[i] = x.shape[dims[i]].
+    `dims` names every dim exactly once, as varargs or one tuple."""
+    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    if len(dims) != x.ndim:
+        raise RuntimeError(f"permute(): dims {tuple(dims)} must name each of the {x.ndim} dims "
+                           f"of a tensor of shape {x.shape} once")
+    dims = tuple(normalize_dim(d, x.shape, "permute") for d in dims)
+    if len(set(dims)) != len(dims):
+        raise RuntimeError(f"permute(): dims {dims} name a dim twice (shape {x.shape})")
+    return Permute(dims)(x)
 
 
 @register
-def swapaxes(x, axis1, axis2):
-    """Exchange two axes."""
-    axes = list(range(x.ndim))
-    axis1, axis2 = (normalize_dim(d, x.shape, "swapaxes") for d in (axis1, axis2))
-    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
-    return transpose(x, axes)
+def transpose(x, dim0, dim1):
+    """Swap two dims, as torch.transpose: x.transpose(-2, -1) transposes the
+    last two (for a whole new order of the dims, use permute)."""
+    order = list(range(x.ndim))
+    dim0, dim1 = (normalize_dim(d, x.shape, "transpose") for d in (dim0, dim1))
+    if x.ndim == 0:
+        return x
+    order[dim0], order[dim1] = order[dim1], order[dim0]
+    return Permute(tuple(order))(x)
+
+
+swapaxes = swapdims = transpose  # torch's other names for it
 
 
 # ----------------------------------------------------------------------------
@@ -139,6 +148,7 @@ class BroadcastTo(Function):
     forward:  y = x broadcast to the new shape
     backward: dx = sum_to(gy, x's shape)
     """
+    saves_inputs = False  # backward reads only shapes (in-place changes of the input are fine)
 
     def __init__(self, shape):
         self.shape = shape
@@ -158,6 +168,9 @@ def broadcast_to(x, shape):
     lead = len(shape) - x.ndim
     if lead < 0:
         raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to fewer dimensions {shape}")
+    if -1 in shape[:lead]:
+        raise ValueError(f"broadcast_to: size -1 (keep the size) is not allowed for the new "
+                         f"leading dims of {shape}: shape {x.shape} has none to keep")
     shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
     if shape == x.shape:
         return x
@@ -177,6 +190,7 @@ class SumTo(Function):
                   the axes where `shape` has size 1              (-> shape)
     backward: dx = broadcast(gy) to x's shape
     """
+    saves_inputs = False  # backward reads only shapes (in-place changes of the input are fine)
 
     def __init__(self, shape):
         self.shape = shape
@@ -201,6 +215,56 @@ def sum_to(x, shape):
 
 
 # ----------------------------------------------------------------------------
+# Repeating and reversing
+# ----------------------------------------------------------------------------
+@register
+def repeat(x, *sizes):
+    """Tile x: repeat it sizes[i] times along dim i, as torch.Tensor.repeat
+    (NumPy's tile). More sizes than dims add leading dims.
+
+    Built from broadcasting: each dim n becomes a pair (r, n) with x repeated
+    along r, then each pair merges into one dim of r * n. Its backward is
+    therefore broadcasting's: sum over the copies.
+    """
+    sizes = tuple(sizes[0]) if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"repeat(): needs at least as many sizes as dims: {len(sizes)} sizes "
+                           f"{sizes} for a tensor of shape {x.shape}")
+    shape = (1,) * (len(sizes) - x.ndim) + x.shape
+    paired = reshape(x, tuple(n for size in shape for n in (1, size)))
+    tiled = broadcast_to(paired, tuple(n for r, size in zip(sizes, shape) for n in (r, size)))
+    return reshape(tiled, tuple(r * size for r, size in zip(sizes, shape)))
+
+
+class Flip(Function):
+    """Reverse the order of the elements along some dims.
+
+    forward:  y = x reversed along dims
+    backward: dx = gy reversed along the same dims
+    """
+    saves_inputs = False  # backward reads only shapes (in-place changes of the input are fine)
+
+    def __init__(self, dims):
+        self.dims = dims
+
+    def forward(self, x):
+        return backend.get_array_module(x).flip(x, axis=self.dims)
+
+    def backward(self, gy):
+        return flip(gy, self.dims)
+
+
+@register
+def flip(x, *dims):
+    """Reverse x along `dims` (varargs, or one tuple), as torch.flip."""
+    dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    dims = normalize_dims(tuple(dims), x.shape, "flip") if dims else ()
+    if not dims:
+        return x
+    return Flip(dims)(x)
+
+
+# ----------------------------------------------------------------------------
 # Joining and splitting
 # ----------------------------------------------------------------------------
 class Concatenate(Function):
@@ -209,6 +273,7 @@ class Concatenate(Function):
     forward:  y = [x1, x2, ...] along dim      (the sizes along it add up)
     backward: dxi = the slice of gy where xi went
     """
+    saves_inputs = False  # backward reads only shapes (in-place changes of the input are fine)
 
     def __init__(self, dim):
         self.dim = dim
@@ -285,6 +350,16 @@ def split(x, split_size_or_sections, dim=0):
         pieces.append(getitem(x, tuple(index)))
         start += size
     return tuple(pieces)
+
+
+@register
+@dim_aliases
+def unbind(x, dim=0):
+    """The slices of x along `dim`, as a tuple of tensors with that dim removed."""
+    dim = normalize_dim(dim, x.shape, "unbind")
+    if x.ndim == 0:
+        raise IndexError("unbind(): a 0-d tensor has no dim to unbind")
+    return tuple(getitem(x, (slice(None),) * dim + (i,)) for i in range(x.shape[dim]))
 
 
 @register

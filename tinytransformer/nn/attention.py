@@ -61,7 +61,7 @@ class MultiHeadAttention(Module):
     def split_heads(self, x):
         """(batch, length, d_model) -> (batch, n_heads, length, d_k)"""
         batch, length, _ = x.shape
-        return x.reshape(batch, length, self.n_heads, self.d_k).transpose(0, 2, 1, 3)
+        return x.reshape(batch, length, self.n_heads, self.d_k).permute(0, 2, 1, 3)
 
     def forward(self, query, key, value, key_padding_mask=None, causal=False, attn_mask=None,
                 need_weights=False, cache=None, static_kv=False):
@@ -98,7 +98,7 @@ class MultiHeadAttention(Module):
                                            need_weights)
         out, weights = out if need_weights else (out, None)
         batch, _, length, _ = out.shape
-        out = out.transpose(0, 2, 1, 3).reshape(batch, length, self.d_model)  # concat heads
+        out = out.permute(0, 2, 1, 3).reshape(batch, length, self.d_model)  # concat heads
         out = self.out_proj(out)
         return (out, weights) if need_weights else out
 
