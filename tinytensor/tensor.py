@@ -635,6 +635,8 @@ class Tensor:
         return ops.scatter(self, dim, index, src, value=value)
     def scatter_add(self, dim, index, src): return ops.scatter_add(self, dim, index, src)
     def index_select(self, dim, index): return ops.index_select(self, dim, index)
+    def nonzero(self, *, as_tuple=False): return ops.nonzero(self, as_tuple=as_tuple)
+    def where(self, condition, other): return ops.where(condition, self, other)
     def matmul(self, other): return ops.matmul(self, other)
     def mm(self, other): return ops.mm(self, other)
     def bmm(self, other): return ops.bmm(self, other)
@@ -650,7 +652,7 @@ class Tensor:
         if self.ndim < 2:
             raise RuntimeError(f"mT: tensor.mT is only supported on matrices or batches of "
                                f"matrices; got a {self.ndim}-D tensor (shape {self.shape})")
-        return ops.swapaxes(self, -2, -1)
+        return self.transpose(-2, -1)
 
     def t(self):
         """The transpose of a matrix (a 0-d or 1-d tensor itself), as torch.t."""
@@ -761,9 +763,9 @@ class Tensor:
     def _writable(self, op):
         """The array to write into. A NumPy scalar (what a reduction may give)
         becomes a 0-d array; a broadcast view (expand) cannot be written."""
-        if not hasattr(self._data, "flags"):
+        if isinstance(self._data, np.generic):
             self._data = np.array(self._data)
-        if not self._data.flags.writeable:
+        if not getattr(self._data.flags, "writeable", True):  # (CuPy arrays are always writable)
             raise RuntimeError(f"{op}: this tensor's memory is read-only (an expand()ed tensor "
                                "shows one element in many places); clone() it first")
         return self._data

@@ -1277,6 +1277,13 @@ def test_torch_results_for_edge_cases():
     assert ties.sort().indices.tolist() == [0, 2, 1, 4, 3]
     assert ties.sort(descending=True).indices.tolist() == [3, 1, 4, 0, 2]
     assert ties.argsort(descending=True).tolist() == [3, 1, 4, 0, 2]
+    # where(condition) alone and nonzero give positions; x.where(condition, y) is where(condition, x, y).
+    m = tt.tensor([[1.0, 0.0], [0.0, 3.0]])
+    rows, cols = tt.where(m > 0)
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1] and rows.dtype == tt.int64
+    assert m.nonzero().tolist() == [[0, 0], [1, 1]] and tt.tensor(2.0).nonzero().shape == (1, 0)
+    assert m.where(m > 0, -m).tolist() == [[1.0, 0.0], [0.0, 3.0]]
+    assert m[tt.where(m > 0)].tolist() == [1.0, 3.0]
 
 
 def test_norm_prod_and_scatter_gradients_at_awkward_points():

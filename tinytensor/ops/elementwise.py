@@ -504,8 +504,13 @@ class Where(Function):
 
 
 @register
-def where(condition, a, b):
-    """Elementwise `a` where `condition` is true, else `b` (condition gets no gradient)."""
+def where(condition, a=None, b=None):
+    """Elementwise `a` where `condition` is true, else `b` (condition gets no gradient).
+    where(condition) alone is nonzero(condition, as_tuple=True), as in torch."""
+    if a is None and b is None:
+        from .indexing import nonzero
+        return nonzero(condition if isinstance(condition, Tensor) else Tensor(condition),
+                       as_tuple=True)
     condition = condition.data if isinstance(condition, Tensor) else condition
     if condition.dtype.kind != "b":
         raise TypeError(f"where: condition must be a boolean tensor, got dtype {condition.dtype}")

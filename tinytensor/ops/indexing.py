@@ -14,7 +14,7 @@ from ..dims import normalize_dim
 from ..tensor import Tensor
 from . import register
 
-__all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "take"]
+__all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "nonzero", "take"]
 
 INT64_MAX = 2 ** 63 - 1
 
@@ -302,6 +302,22 @@ def index_select(x, dim, index):
         return getitem(x.reshape(1), index)
     check_bounds(index, x.shape[dim], dim, "index_select")
     return getitem(x, (slice(None),) * dim + (index,))
+
+
+def nonzero(x, *, as_tuple=False):
+    """The positions of the nonzero (True) elements, as torch.nonzero: an int64
+    tensor of shape (count, ndim), one row per element; with as_tuple=True, one
+    1-D int64 tensor per dim (what x[...] accepts, and what where(condition)
+    returns). No gradient: these are positions."""
+    xp = backend.xp_for(x.device)
+    if x.ndim == 0:  # as torch: (1, 0) or (0, 0) positions; as a tuple, one of length 1 or 0
+        count = int(bool(x.data))
+        return (Tensor(xp.zeros(count, dtype="int64")),) if as_tuple else Tensor(
+            xp.zeros((count, 0), dtype="int64"))
+    positions = [p.astype("int64", copy=False) for p in xp.nonzero(x.data)]
+    if as_tuple:
+        return tuple(Tensor(p) for p in positions)
+    return Tensor(xp.stack(positions, axis=1))
 
 
 # ----------------------------------------------------------------------------
