@@ -3,10 +3,15 @@
 A Tensor wraps a backend array (`.data`, NumPy or CuPy). A tensor made by an
 operation points back at that operation's Function through `.grad_fn`; leaves
 (tensors you made yourself) have none. `backward()` hands the graph to the
-engine in autograd.py, which fills in the leaves' `.grad`.
+engine in autograd/engine.py, which fills in the leaves' `.grad`.
 
-Read this file for what a tensor holds and offers; autograd.py for how its
-gradients are computed; ops/ for the operations themselves.
+The file in order: dtypes and torch's promotion rules; the Tensor's
+attributes, conversions and gradients; its operators and methods (each one
+line, calling tinytensor/ops); and in-place operations, which count a version
+and keep the graph right (see _in_place).
+
+Read this file for what a tensor holds and offers; autograd/engine.py for how
+its gradients are computed; ops/ for the operations themselves.
 """
 import operator
 
@@ -980,6 +985,6 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
-# autograd.py and ops/ build on Tensor, so they are imported once it exists.
+# autograd/ and ops/ build on Tensor, so they are imported once it exists.
 from .autograd import _Mode, run_backward  # noqa: E402
 from . import ops  # noqa: E402
