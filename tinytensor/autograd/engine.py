@@ -213,11 +213,12 @@ def _refresh_view(view):
     must be the new base's (torch regenerates it the same way)."""
     base = view._base
     if view._view_index is None:
+        made_by = type(view.grad_fn).__name__ if view.grad_fn else "a view operation"
         raise RuntimeError(
-            f"a view of shape {view.shape} (made by {type(view.grad_fn).__name__ if view.grad_fn else 'a view operation'}) "
-            f"is used after its base (shape {base.shape}) was changed in place by a recorded "
-            "operation; tinytensor can rebuild the graph of views picked by an index only: "
-            "make the view again after the change")
+            f"a view of shape {view.shape} (made by {made_by}) is used after its base (shape "
+            f"{base.shape}) was changed in place by a recorded operation; tinytensor can "
+            "rebuild the graph of views picked by an index only: make the view again after "
+            "the change")
     from ..ops import getitem  # the operations are built on this module
     fresh = getitem(base, view._view_index)
     view.grad_fn, view._requires_grad = fresh.grad_fn, fresh._requires_grad

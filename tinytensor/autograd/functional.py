@@ -63,7 +63,7 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
         dummies = tuple(_zeros(out, requires_grad=True) for out in outputs)
         g = _grads(outputs, inputs, dummies, create_graph=True)
         if v is None:
-            v = (Tensor(backend.xp_for(inputs[0].device).ones(inputs[0].shape, dtype=inputs[0].dtype)),)
+            v = (_ones(inputs[0]),)
         used = [(gi, vi) for gi, vi in zip(g, v) if gi is not None]
         jv = _grads([gi for gi, _ in used], dummies, [vi for _, vi in used],
                     create_graph=create_graph) if used else (None,) * len(dummies)
@@ -210,8 +210,7 @@ def _vectors_for_inputs(v, inputs, is_inputs_tuple, fn_name):
         if len(inputs) != 1 or inputs[0].numel() != 1:
             raise RuntimeError(f"{fn_name}: the vector v can only be None if the input to the "
                                "user-provided function is a single tensor with a single element")
-        x = inputs[0]
-        return (Tensor(backend.xp_for(x.device).ones(x.shape, dtype=x.dtype)),)
+        return (_ones(inputs[0]),)
     return _check_vectors(v, inputs, is_inputs_tuple, fn_name)
 
 
@@ -246,6 +245,10 @@ def _zeros_where_unused(grads, like, strict, fn_name):
             g = _zeros(x)
         result.append(g)
     return tuple(result)
+
+
+def _ones(like):
+    return Tensor(backend.xp_for(like.device).ones(like.shape, dtype=like.dtype))
 
 
 def _zeros(like, requires_grad=False):
