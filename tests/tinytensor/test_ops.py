@@ -493,6 +493,11 @@ SPECS = {
         Case("p2_zero_row", [Arg(values=[[0.0, 0.0, 0.0], [3.0, -4.0, 1.0]])],
              lambda x, **_: np.sqrt(np.sum(x * x, axis=1)), kwargs=dict(dim=1), gradgrad=False,
              why_no_gradgrad="the 2-norm has a kink at 0: its gradient jumps there"),
+        Case("p3_zero_row_and_entry", [Arg(values=[[0.0, 0.0, 0.0], [1.0, 0.0, -2.0]])],
+             lambda x, **_: np.sum(np.abs(x) ** 3, axis=1) ** (1 / 3), kwargs=dict(p=3, dim=1),
+             gradgrad=False, why_no_gradgrad="the 3-norm has a kink at 0: its gradient jumps there"),
+        Case("p0_counts_nonzeros", [Arg(values=[[0.0, 1.5, 0.0], [1.0, 0.0, -2.0]])],
+             lambda x, **_: np.sum(x != 0, axis=1).astype(float), kwargs=dict(p=0, dim=1)),
     ),
     "sort": Spec(
         Case("last_dim", [X234], lambda x: np.sort(x, axis=-1), call=values_call),
@@ -992,13 +997,13 @@ def test_cast_gives_each_gradient_its_input_dtype(device):
 
 
 @pytest.mark.parametrize("op", [tt.maximum, tt.minimum])
-def test_maximum_minimum_send_a_tie_to_one_input(op, device):
+def test_maximum_minimum_split_a_tie_in_half(op, device):
     a = tt.tensor(np.array([1.0, 2.0, 3.0]), device=device, requires_grad=True)
     b = tt.tensor(np.array([1.0, 0.0, 4.0]), device=device, requires_grad=True)
     op(a, b).sum().backward()
     np.testing.assert_array_equal(a.grad.numpy() + b.grad.numpy(), [1.0, 1.0, 1.0])
-    b_wins = [0.0, 0.0, 1.0] if op is tt.maximum else [0.0, 1.0, 0.0]
-    np.testing.assert_array_equal(b.grad.numpy(), b_wins)  # the tie (index 0) goes to a
+    b_wins = [0.5, 0.0, 1.0] if op is tt.maximum else [0.5, 1.0, 0.0]
+    np.testing.assert_array_equal(b.grad.numpy(), b_wins)  # the tie (index 0) is shared, as torch
 
 
 def test_logsumexp_of_an_all_neg_inf_slice_is_neg_inf(device):

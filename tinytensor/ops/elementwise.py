@@ -443,10 +443,10 @@ def relu(x):
 # Comparisons and selection
 # ----------------------------------------------------------------------------
 class Maximum(Function):
-    """Elementwise larger of two tensors; a tie sends the gradient to a.
+    """Elementwise larger of two tensors; a tie splits the gradient in half, as torch.
 
     forward:  y = max(a, b)
-    backward: da = gy * [a >= b],  db = gy * [a < b]
+    backward: da = gy * w,  db = gy * (1 - w),  w = [a > b] + [a == b] / 2
     """
 
     def forward(self, a, b):
@@ -454,8 +454,8 @@ class Maximum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        a_wins = a.data >= b.data
-        return gy * constant(a_wins), gy * constant(~a_wins)
+        a_share = ((a.data > b.data) + 0.5 * (a.data == b.data)).astype(gy.dtype)
+        return gy * constant(a_share), gy * constant(1 - a_share)
 
 
 @register
@@ -464,10 +464,10 @@ def maximum(a, b):
 
 
 class Minimum(Function):
-    """Elementwise smaller of two tensors; a tie sends the gradient to a.
+    """Elementwise smaller of two tensors; a tie splits the gradient in half, as torch.
 
     forward:  y = min(a, b)
-    backward: da = gy * [a <= b],  db = gy * [a > b]
+    backward: da = gy * w,  db = gy * (1 - w),  w = [a < b] + [a == b] / 2
     """
 
     def forward(self, a, b):
@@ -475,8 +475,8 @@ class Minimum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        a_wins = a.data <= b.data
-        return gy * constant(a_wins), gy * constant(~a_wins)
+        a_share = ((a.data < b.data) + 0.5 * (a.data == b.data)).astype(gy.dtype)
+        return gy * constant(a_share), gy * constant(1 - a_share)
 
 
 @register

@@ -8,7 +8,7 @@ from ..autograd import Function
 from ..dims import dim_aliases, normalize_dims
 from ..tensor import Tensor
 from . import register
-from .elementwise import abs, pow, where
+from .elementwise import abs, constant, pow, where
 from .reduction import amax, amin, sum
 from .shape import swapaxes, unsqueeze, squeeze
 
@@ -187,27 +187,41 @@ def einsum(equation, *operands):
 # ----------------------------------------------------------------------------
 # Norms
 # ----------------------------------------------------------------------------
-class EuclideanNorm(Function):
-    """sqrt(sum(x^2)) over dims, the 2-norm. At x = 0 the gradient is 0 (the
-    subgradient torch picks), not 0/0.
+class VectorNorm(Function):
+    """The p-norm over dims, for a finite p other than 0. Where a gradient
+    would be 0/0 (x_i = 0, or a whole slice of 0s) it is 0, as in torch.
 
-    forward:  y = sqrt(sum_dims(x^2))
-    backward: dx = broadcast(gy) * x / y      (0 where y = 0)
+    forward:  y = (sum_dims |x|^p)^(1/p)      (p = 2: sqrt(sum x^2); p = 1: sum |x|)
+    backward: dx = broadcast(gy) * sign(x) * (|x| / y)^(p - 1)
+              (p = 2: gy * x / y;  p = 1: gy * sign(x))
     """
 
-    def __init__(self, axes, keepdim):
-        self.axes, self.keepdim = axes, keepdim
+    def __init__(self, p, axes, keepdim):
+        self.p, self.axes, self.keepdim = p, axes, keepdim
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        return xp.sqrt((x * x).sum(axis=self.axes, keepdims=self.keepdim))
+        reduce = dict(axis=self.axes, keepdims=self.keepdim)
+        if self.p == 2:
+            return xp.sqrt((x * x).sum(**reduce))
+        if self.p == 1:
+            return xp.abs(x).sum(**reduce)
+        return (xp.abs(x) ** self.p).sum(**reduce) ** (1.0 / self.p)
 
     def backward(self, gy):
-        x = self.inputs[0]
+        x, p = self.inputs[0], self.p
         kept = tuple(1 if i in self.axes else n for i, n in enumerate(x.shape))
+        g = gy.reshape(kept)
+        sign = constant(backend.get_array_module(x.data).sign(x.data))
+        if p == 1:
+            return g * sign
         y = self.output().reshape(kept)
-        # y = 0 only where the whole slice of x is 0: dividing that x by 1 instead gives 0.
-        return gy.reshape(kept) * x / where(Tensor(y.data == 0), 1.0, y)
+        y = where(constant(y.data == 0), 1.0, y)   # y = 0 only where the whole slice is 0
+        if p == 2:
+            return g * x / y
+        nonzero = constant(x.data != 0)
+        ratio = where(nonzero, abs(x), 1.0) / y
+        return g * where(nonzero, sign * pow(ratio, p - 1), 0.0)
 
 
 @register
@@ -219,17 +233,14 @@ def norm(x, p="fro", dim=None, keepdim=False):
     another number p: (sum |x|^p)^(1/p)."""
     if x.dtype.kind != "f":
         raise RuntimeError(f"norm(): needs a floating-point tensor, got dtype {x.dtype}")
-    axes = normalize_dims(dim, x.shape, "norm")
-    if p in ("fro", 2, 2.0):
-        return EuclideanNorm(axes, keepdim)(x)
-    if p == "nuc" or isinstance(p, str):
+    if isinstance(p, str) and p != "fro":
         raise ValueError(f"norm(): p={p!r} is not supported (numbers, inf and 'fro' are)")
+    p = 2 if p == "fro" else p
+    axes = normalize_dims(dim, x.shape, "norm")
     if p == math.inf:
         return amax(abs(x), axes, keepdim)
     if p == -math.inf:
         return amin(abs(x), axes, keepdim)
-    if p == 0:
-        return sum(Tensor((x.data != 0).astype(x.dtype)), axes, keepdim)
-    if p == 1:
-        return sum(abs(x), axes, keepdim)
-    return pow(sum(pow(abs(x), p), axes, keepdim), 1.0 / p)
+    if p == 0:  # a count: its gradient is 0 everywhere (0 * x is 0 where x is 0)
+        return sum(where(constant(x.data != 0), 1.0, 0.0 * x), axes, keepdim)
+    return VectorNorm(p, axes, keepdim)(x)
