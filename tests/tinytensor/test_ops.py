@@ -1249,6 +1249,8 @@ def test_other_clear_errors():
     (lambda x: tt.einsum("ij,jk->ik", x), ValueError, r"einsum\(\): the equation .* has 2 operands"),
     (lambda x: tt.einsum("ijk->i", x), ValueError, r"einsum\(\): subscripts 'ijk' name 3 dims"),
     (lambda x: tt.einsum("ij->k", x), ValueError, r"einsum\(\): output subscript 'k'"),
+    (lambda x: tt.einsum("ij,ij->i", x, tt.ones(3, 2, dtype=tt.float64)), ValueError,
+     r"einsum\(\): 'ij,ij->i' does not fit the shapes \[\(2, 3\), \(3, 2\)\]"),
     (lambda x: tt.amax(tt.ones(0, 2)), RuntimeError, r"amax\(\): cannot reduce a tensor of shape \(0, 2\)"),
 ])
 def test_dims_shapes_and_indices_errors_name_the_operation(call, error, message):

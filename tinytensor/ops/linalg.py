@@ -181,7 +181,11 @@ def einsum(equation, *operands):
         if output.count(c) > 1 or c not in "".join(subscripts):
             raise ValueError(f"einsum(): output subscript {c!r} of {equation!r} must appear once, "
                              "and in an operand")
-    return Einsum(subscripts, output)(*operands)
+    try:
+        return Einsum(subscripts, output)(*operands)
+    except ValueError as error:  # a letter with two different sizes
+        raise ValueError(f"einsum(): {equation!r} does not fit the shapes "
+                         f"{[t.shape for t in operands]}: {error}") from None
 
 
 # ----------------------------------------------------------------------------
