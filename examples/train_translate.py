@@ -10,6 +10,13 @@ written atomically), loss.png (training and validation loss), attention.png
 (cross-attention per head for one sentence), and with --draw-graph
 decoder_layer.svg (the computation graph of one decoder layer).
 Then try it: python examples/translate.py --checkpoint runs/translate/best.npz "我有苹果。"
+
+--out belongs to one run: a second run on it is refused while the first is
+alive, and a new run in a folder holding another run's checkpoints is refused
+unless you --resume it or ask to --overwrite it. Ctrl-C or SIGTERM stops at the
+next step and saves last.npz (exit status 130 or 143); --resume from it, or
+from any checkpoint left by a crash, continues exactly as if never stopped.
+Bad options or data are one line on stderr and exit status 1.
 """
 import argparse
 import importlib.util
@@ -120,7 +127,7 @@ def init_embeddings(trainer, path):
         ids = np.array([i for i, _ in rows])
         new = tt.tensor(vectors[[word for _, word in rows]], dtype=embedding.dtype)
         with tt.no_grad():   # row := new, written as row += new - row
-            embedding.index_add_(ids, new - tt.take(embedding, ids))
+            embedding.index_add_(0, ids, new - tt.take(embedding, ids))
     print(f"--init-embeddings: {len(rows)} of {len(vocab)} target words start from {path}")
 
 
