@@ -278,3 +278,24 @@ def test_run_folder_errors(tmp_path):
     with RunFolder(tmp_path / "ok") as folder, folder:        # re-entrant in one process
         assert (tmp_path / "ok" / ".lock").read_text().strip() == str(os.getpid())
     assert sorted(os.listdir(tmp_path / "ok")) == [".lock"]
+
+
+def test_stop_signals_defer_the_first_signal_and_act_on_the_second():
+    from tinytransformer.translation.runs import StopSignals
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with StopSignals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)                            # the handler runs in this thread, here
+        assert stop.requested == signal.SIGTERM and stop.name == "SIGTERM"
+        with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    # An ignored SIGINT (a job in the background of a shell, nohup) stays ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopSignals() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not before[1]
+    finally:
+        signal.signal(signal.SIGINT, before[0])
