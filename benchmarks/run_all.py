@@ -119,7 +119,8 @@ def tinytensor_step(shape_name):
 
     def step():
         logits = model(src, tgt[:, :-1])
-        loss = tt.cross_entropy(logits, tgt[:, 1:], ignore_index=0, label_smoothing=SMOOTHING)
+        loss = tt.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].reshape(-1), ignore_index=0,
+                                label_smoothing=SMOOTHING)
         optimizer.zero_grad()
         loss.backward()
         tinytransformer.optim.clip_grad_norm_(model.parameters(), 1.0)

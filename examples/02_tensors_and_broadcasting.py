@@ -102,7 +102,7 @@ def my_softmax(x):
 
 x = tt.tensor(rng.standard_normal((4, 5)), requires_grad=True)
 print("gradcheck(my_softmax):", tt.gradcheck(my_softmax, [x]))
-difference = np.abs((my_softmax(x) - tt.softmax(x)).numpy()).max()
+difference = np.abs((my_softmax(x) - tt.softmax(x, dim=-1)).numpy()).max()
 check("largest |my_softmax - tt.softmax|", float(difference), 0.0, source="expected")
 
 # %% [markdown]
@@ -127,7 +127,7 @@ def buggy_softmax(x):
     return e / tt.tensor(e.sum(dim=-1, keepdim=True).numpy())   # the bug: a constant now
 
 
-difference = np.abs((buggy_softmax(x) - tt.softmax(x)).numpy()).max()
+difference = np.abs((buggy_softmax(x) - tt.softmax(x, dim=-1)).numpy()).max()
 check("largest |buggy_softmax - tt.softmax|", float(difference), 0.0, source="expected")
 try:
     tt.gradcheck(buggy_softmax, [x])

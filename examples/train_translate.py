@@ -127,7 +127,7 @@ def init_embeddings(trainer, path):
         ids = np.array([i for i, _ in rows])
         new = tt.tensor(vectors[[word for _, word in rows]], dtype=embedding.dtype)
         with tt.no_grad():   # row := new, written as row += new - row
-            embedding.index_add_(0, ids, new - tt.take(embedding, ids))
+            embedding.index_add_(0, ids, new - tt.nn.functional.embedding(ids, embedding))
     print(f"--init-embeddings: {len(rows)} of {len(vocab)} target words start from {path}")
 
 

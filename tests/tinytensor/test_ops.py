@@ -116,30 +116,66 @@ def np_sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def np_gelu(x):
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+np_erf = np.vectorize(math.erf, otypes=[np.float64])   # Python's erf, one number at a time
 
 
-def np_cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
-    """-sum_c q_c log p_c with q the smoothed one-hot distribution."""
-    classes = logits.shape[-1]
-    log_p = np_log_softmax(logits, -1).reshape(-1, classes)
-    flat = np.asarray(targets).reshape(-1)
-    valid = flat != ignore_index
-    q = np.full(log_p.shape, label_smoothing / classes)
-    for row, target in enumerate(flat):
-        if valid[row]:
-            q[row, target] += 1.0 - label_smoothing
-    losses = np.where(valid, -(q * log_p).sum(axis=1), 0.0)
+def np_gelu(x, approximate="none"):
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + np_erf(x / math.sqrt(2.0)))
+
+
+def np_class_last(logits, targets):
+    """torch's layouts made uniform: (N, ..., C) logits and (N, ...) targets
+    ((C,) is one sample; the class dim of (N, C, d1, ...) is dim 1)."""
+    x, t = np.asarray(logits), np.asarray(targets)
+    if x.ndim == 1:
+        x, t = x[None], t[None]
+    t = np.moveaxis(t, 1, -1) if t.dtype.kind == "f" else t
+    return np.moveaxis(x, 1, -1), t
+
+
+def np_cross_entropy(logits, targets, weight=None, ignore_index=-100, label_smoothing=0.0,
+                     reduction="mean"):
+    """torch's definition, one sample at a time: for a class index t,
+    loss = -(1 - e) w[t] log p[t] - (e / C) sum_c w[c] log p[c], and "mean"
+    divides by the sum of w[t]; for class probabilities q, loss = -sum_c w[c]
+    q'[c] log p[c] with q' = (1 - e) q + e / C, and "mean" divides by the count."""
+    x, t = np_class_last(logits, targets)
+    classes = x.shape[-1]
+    w = np.ones(classes) if weight is None else np.asarray(weight, dtype=np.float64)
+    e = label_smoothing
+    log_p = np_log_softmax(x, -1)
+    if t.dtype.kind == "f":
+        losses = -((t * (1 - e) + e / classes) * w * log_p).sum(-1)
+        total = losses.size
+    else:
+        losses, total = np.zeros(t.shape), 0.0
+        for i in np.ndindex(t.shape):
+            if t[i] != ignore_index:
+                losses[i] = -(1 - e) * w[t[i]] * log_p[i][t[i]] - e / classes * (w * log_p[i]).sum()
+                total += w[t[i]]
     if reduction == "none":
-        return losses.reshape(np.shape(targets))
-    if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / valid.sum()
+        return losses[0] if np.ndim(logits) == 1 else losses
+    return losses.sum() if reduction == "sum" else losses.sum() / total
 
 
-def np_layer_norm(x, weight=None, bias=None, eps=1e-5):
-    y = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + eps)
+def np_nll_loss(log_p, targets, weight=None, ignore_index=-100, reduction="mean"):
+    """-w[t] log_p[t], one sample at a time; "mean" divides by the sum of w[t]."""
+    x, t = np_class_last(log_p, targets)
+    w = np.ones(x.shape[-1]) if weight is None else np.asarray(weight, dtype=np.float64)
+    losses, total = np.zeros(t.shape), 0.0
+    for i in np.ndindex(t.shape):
+        if t[i] != ignore_index:
+            losses[i], total = -w[t[i]] * x[i][t[i]], total + w[t[i]]
+    if reduction == "none":
+        return losses[0] if np.ndim(log_p) == 1 else losses
+    return losses.sum() if reduction == "sum" else losses.sum() / total
+
+
+def np_layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    dims = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    y = (x - x.mean(dims, keepdims=True)) / np.sqrt(x.var(dims, keepdims=True) + eps)
     if weight is not None:
         y = y * weight
     if bias is not None:
@@ -155,15 +191,33 @@ def np_mse(x, t, reduction="mean"):
     return np_reduce((x - t) ** 2, reduction)
 
 
-def np_bce_with_logits(x, t, reduction="mean"):
-    """The max(x, 0) - x t + log(1 + exp(-|x|)) form."""
-    return np_reduce(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))), reduction)
+def np_l1(x, t, reduction="mean"):
+    return np_reduce(np.abs(x - t), reduction)
 
 
-def np_attention(q, k, v, mask=None, **_):
-    scores = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = np.where(mask, scores, -np.inf)
+def np_bce(x, t, weight=None, reduction="mean"):
+    losses = -(t * np.log(x) + (1 - t) * np.log1p(-x))
+    return np_reduce(losses if weight is None else losses * weight, reduction)
+
+
+def np_bce_with_logits(x, t, weight=None, reduction="mean", pos_weight=None):
+    """-w (pw t log s + (1 - t) log(1 - s)), s = sigmoid(x), with NumPy's logaddexp:
+    log s = -log(1 + exp(-x)), log(1 - s) = -log(1 + exp(x))."""
+    pw = 1.0 if pos_weight is None else pos_weight
+    losses = pw * t * np.logaddexp(0.0, -x) + (1 - t) * np.logaddexp(0.0, x)
+    return np_reduce(losses if weight is None else losses * weight, reduction)
+
+
+def np_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """torch's conventions: a boolean mask says who may attend, a float one is added."""
+    scale = 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = q @ np.swapaxes(k, -1, -2) * scale
+    if is_causal:
+        attn_mask = np.tril(np.ones((q.shape[-2], k.shape[-2]), dtype=bool))
+    if attn_mask is not None and attn_mask.dtype == bool:
+        scores = np.where(attn_mask, scores, -np.inf)
+    elif attn_mask is not None:
+        scores = scores + attn_mask
     return np_softmax(scores, -1) @ v
 
 
@@ -365,7 +419,14 @@ SPECS = {
     "sigmoid": Spec(*unary(np_sigmoid),
                     Case("large", [Arg(values=[-40.0, -5.0, 5.0, 40.0])], np_sigmoid)),
     "relu": Spec(*unary(lambda x: np.where(x > 0, x, 0.0), **AWAY_FROM_ZERO)),
-    "gelu": Spec(*unary(np_gelu)),
+    "erf": Spec(*unary(np_erf),
+                Case("both_expansions_and_tails",
+                     [Arg(values=[-27.0, -5.5, -4.0, -3.99, -1.0, -0.01, 0.0, 0.3, 2.5, 4.2, 9.0])],
+                     np_erf)),
+    "gelu": Spec(*unary(np_gelu),
+                 Case("tails", [Arg(values=[-12.0, -6.0, -3.5, -0.5, 0.5, 3.5, 6.0])], np_gelu),
+                 Case("tanh_matrix", [Arg((3, 4))], np_gelu, kwargs=dict(approximate="tanh")),
+                 Case("tanh_scalar_0d", [Arg(())], np_gelu, kwargs=dict(approximate="tanh"))),
     "where": Spec(
         Case("same_shape", [Const(MASK_3x4), Arg((3, 4)), Arg((3, 4))], np.where),
         Case("broadcast_all", [Const(np.array([[True], [False]])), Arg((3, 1, 4)),
@@ -663,9 +724,9 @@ SPECS = {
         Case("method_negative_dim", [X234], lambda x: x[..., [3, 3]],
              call=lambda op, x: x.index_select(-1, tt.tensor([3, 3], device=x.device))),
     ),
-    "take": Spec(
-        Case("repeated_ids", [Arg((5, 3)), Const(INT_IDS)], lambda w, ids: w[ids]),
-        Case("ids_as_list", [Arg((4, 2)), [3, 3, 0]], lambda w, ids: w[np.array(ids)]),
+    "embedding": Spec(
+        Case("repeated_ids", [Const(INT_IDS), Arg((5, 3))], lambda ids, w: w[ids]),
+        Case("ids_as_list", [[3, 3, 0], Arg((4, 2))], lambda ids, w: w[np.array(ids)]),
         fused=True,
     ),
     # -- linear algebra -----------------------------------------------------
@@ -704,18 +765,19 @@ SPECS = {
     ),
     # -- neural-network functions --------------------------------------------
     "softmax": Spec(
-        Case("last_axis", [Arg((3, 4))], np_softmax),
+        Case("last_axis", [Arg((3, 4)), -1], np_softmax),
         Case("axis_0", [X234, 0], np_softmax),
-        Case("huge_logits", [Arg(values=[[1e4, 0.0, -1e4, 1e4 - 1], [-1e4, -1e4 + 2, 3.0, -1e4]])],
-             np_softmax),
-        Case("neg_inf_rows", [Arg(values=NEG_INF_ROWS + [[-np.inf] * 4])], np_softmax),
+        Case("huge_logits", [Arg(values=[[1e4, 0.0, -1e4, 1e4 - 1], [-1e4, -1e4 + 2, 3.0, -1e4]]),
+                             -1], np_softmax),
+        Case("neg_inf_rows", [Arg(values=NEG_INF_ROWS + [[-np.inf] * 4]), 1], np_softmax),
+        Case("axis_alias", [X234], np_softmax, kwargs=dict(axis=1)),
         fused=True,
     ),
     "log_softmax": Spec(
-        Case("last_axis", [Arg((3, 4))], np_log_softmax),
+        Case("last_axis", [Arg((3, 4)), -1], np_log_softmax),
         Case("axis_1", [X234, 1], np_log_softmax),
-        Case("huge_logits", [Arg(values=[[1e4, 0.0, -1e4, 1e4 - 1], [-1e4, -1e4 + 2, 3.0, -1e4]])],
-             np_log_softmax),
+        Case("huge_logits", [Arg(values=[[1e4, 0.0, -1e4, 1e4 - 1], [-1e4, -1e4 + 2, 3.0, -1e4]]),
+                             -1], np_log_softmax),
         fused=True,
     ),
     "cross_entropy": Spec(
@@ -728,21 +790,48 @@ SPECS = {
         *(Case(f"label_smoothing-{r}", [Arg((4, 5)), Const(np.array([1, -100, 4, 0]))],
                np_cross_entropy, kwargs=dict(label_smoothing=0.1, reduction=r))
           for r in ("mean", "sum", "none")),
-        Case("NTC_logits", [Arg((2, 3, 4)), Const(np.array([[0, 3, -100], [2, 2, 1]]))],
+        # torch's (N, C, d1) layout, the class dim second, with C == d1 so that taking
+        # the class dim last would give another number of the right shape.
+        Case("NCd_logits_C_equals_d", [Arg((2, 3, 3)), Const(np.array([[0, 2, -100], [1, 1, 0]]))],
              np_cross_entropy),
-        Case("NTC_logits_none_smoothing",
-             [Arg((2, 3, 4)), Const(np.array([[0, 3, -100], [2, 2, 1]]))],
+        Case("NCd1d2_none_smoothing",
+             [Arg((2, 3, 2, 2)), Const(np.array([[[0, 2], [-100, 1]], [[1, 1], [0, 2]]]))],
              np_cross_entropy, kwargs=dict(reduction="none", label_smoothing=0.2)),
+        Case("C_one_sample", [Arg((4,)), Const(np.array(2))], np_cross_entropy),
+        Case("C_one_sample_none", [Arg((4,)), Const(np.array(3))], np_cross_entropy,
+             kwargs=dict(reduction="none")),
+        *(Case(f"weight_ignore_smoothing-{r}",
+               [Arg((2, 3, 4)), Const(np.array([[0, 2, 1, 1], [1, 2, 0, 2]])),
+                Const(np.array([0.2, 1.0, 2.5]))],
+               np_cross_entropy, kwargs=dict(ignore_index=1, label_smoothing=0.3, reduction=r))
+          for r in ("mean", "sum", "none")),
+        Case("weight_NC", [Arg((4, 3)), Const(np.array([1, 0, 2, 1])),
+                           Const(np.array([0.5, 2.0, 1.5]))], np_cross_entropy),
+        *(Case(f"probabilities-{r}", [Arg((4, 3)), Arg((4, 3), low=0.0, high=1.0)],
+               np_cross_entropy, kwargs=dict(reduction=r)) for r in ("mean", "sum", "none")),
+        Case("probabilities_NCd_weight_smoothing",
+             [Arg((2, 3, 2)), Arg((2, 3, 2), low=0.0, high=1.0), Const(np.array([0.2, 1.0, 2.5]))],
+             np_cross_entropy, kwargs=dict(label_smoothing=0.1)),
         Case("huge_logits",
              [Arg(values=[[1e4, -1e4, 0.0], [0.0, 1e4, 1e4]]), Const(np.array([1, 2]))],
              np_cross_entropy),
         fused=True,
     ),
+    "nll_loss": Spec(
+        *(Case(f"NC-{r}", [Arg((4, 5)), Const(np.array([1, 0, 4, 1]))], np_nll_loss,
+               kwargs=dict(reduction=r)) for r in ("mean", "sum", "none")),
+        Case("NCd_weight_ignore", [Arg((2, 3, 4)), Const(np.array([[0, 2, 1, 1], [1, 2, 0, 2]])),
+                                   Const(np.array([0.2, 1.0, 2.5]))], np_nll_loss,
+             kwargs=dict(ignore_index=2)),
+        Case("C_one_sample", [Arg((4,)), Const(np.array(2))], np_nll_loss),
+    ),
     "layer_norm": Spec(
-        Case("weight_and_bias", [X234, Arg((4,)), Arg((4,))], np_layer_norm),
-        Case("no_weight_no_bias", [Arg((3, 5))], np_layer_norm),
-        Case("weight_only", [Arg((3, 5)), Arg((5,))], np_layer_norm),
-        Case("bias_only_eps", [Arg((3, 5)), None, Arg((5,))], np_layer_norm, kwargs=dict(eps=1e-3)),
+        Case("weight_and_bias", [X234, (4,), Arg((4,)), Arg((4,))], np_layer_norm),
+        Case("no_weight_no_bias", [Arg((3, 5)), (5,)], np_layer_norm),
+        Case("weight_only", [Arg((3, 5)), (5,), Arg((5,))], np_layer_norm),
+        Case("bias_only_eps", [Arg((3, 5)), (5,), None, Arg((5,))], np_layer_norm,
+             kwargs=dict(eps=1e-3)),
+        Case("two_trailing_dims", [X234, (3, 4), Arg((3, 4)), Arg((3, 4))], np_layer_norm),
         fused=True,
     ),
     "dropout": Spec(
@@ -760,7 +849,12 @@ SPECS = {
                kwargs=dict(reduction=r))
           for r, grad_target in (("mean", True), ("sum", False), ("none", True))),
     ),
-    "log_sigmoid": Spec(
+    "l1_loss": Spec(
+        *(Case(f"reduction={r}", [Arg((3, 4)), Arg((3, 4), grad=grad_target)], np_l1,
+               kwargs=dict(reduction=r))
+          for r, grad_target in (("mean", True), ("sum", False), ("none", True))),
+    ),
+    "logsigmoid": Spec(
         *unary(lambda x: -np.logaddexp(0.0, -x)),
         Case("plus_minus_100", [Arg(values=[-100.0, -30.0, 0.0, 30.0, 100.0])],
              lambda x: -np.logaddexp(0.0, -x)),
@@ -772,6 +866,21 @@ SPECS = {
         Case("large_logits_numpy_targets",
              [Arg(values=[-50.0, -20.0, 0.0, 20.0, 50.0]), np.array([1.0, 0.0, 0.5, 1.0, 0.0])],
              np_bce_with_logits),
+        Case("target_grad_weight_pos_weight",
+             [Arg((3, 4), low=-4, high=4), Arg((3, 4), low=0.0, high=1.0), Const(np.full(4, 0.5))],
+             np_bce_with_logits, kwargs=dict(pos_weight=np.array([1.0, 2.0, 0.5, 3.0]))),
+    ),
+    "binary_cross_entropy": Spec(
+        *(Case(f"reduction={r}", [Arg((3, 4), low=0.05, high=0.95), Arg((3, 4), low=0.0, high=1.0)],
+               np_bce, kwargs=dict(reduction=r)) for r in ("mean", "sum", "none")),
+        Case("weight", [Arg((3, 4), low=0.05, high=0.95), Const(np.linspace(0, 1, 12).reshape(3, 4)),
+                        Const(np.array([1.0, 0.5, 2.0, 0.0]))], np_bce),
+    ),
+    "linear": Spec(
+        Case("2d_bias", [Arg((3, 4)), Arg((2, 4)), Arg((2,))], lambda x, w, b: x @ w.T + b),
+        Case("3d_bias", [X234, Arg((5, 4)), Arg((5,))], lambda x, w, b: x @ w.T + b),
+        Case("no_bias", [X234, Arg((5, 4))], lambda x, w: x @ w.T),
+        Case("1d_input", [Arg((4,)), Arg((3, 4)), Arg((3,))], lambda x, w, b: w @ x + b),
     ),
     "scaled_dot_product_attention": Spec(
         Case("plain", [Arg((2, 3, 4)), Arg((2, 5, 4)), Arg((2, 5, 3))], np_attention),
@@ -786,8 +895,13 @@ SPECS = {
         Case("dropout_p_seeded", [Arg((2, 3, 4)), Arg((2, 4, 4)), Arg((2, 4, 3))],
              check=check_attention_dropout(0.4), kwargs=dict(dropout_p=0.4),
              call=seeded(default_call)),
-        Case("dropout_off_in_eval", [Arg((2, 3, 4)), Arg((2, 4, 4)), Arg((2, 4, 3))], np_attention,
-             kwargs=dict(dropout_p=0.4, training=False)),
+        Case("is_causal_L_not_S", [Arg((2, 3, 4)), Arg((2, 5, 4)), Arg((2, 5, 3))], np_attention,
+             kwargs=dict(is_causal=True)),
+        Case("float_mask_with_grad", [Arg((2, 3, 4)), Arg((2, 5, 4)), Arg((2, 5, 3)), Arg((3, 5))],
+             np_attention),
+        Case("float_mask_constant_scale", [Arg((2, 3, 4)), Arg((2, 5, 4)), Arg((2, 5, 3)),
+                                           Const(np.where(PADDING[0], 0.0, -np.inf))],
+             np_attention, kwargs=dict(scale=0.3)),
         fused=True,
     ),
 }
@@ -1025,37 +1139,47 @@ def test_getitem_repeated_indices_accumulate(device):
     np.testing.assert_array_equal(x.grad.numpy(), [1.0, 0.0, 1.0, 0.0, 1.0])
 
 
-def test_take_repeated_ids_accumulate(device):
+def test_embedding_repeated_ids_accumulate(device):
     w = tt.tensor(np.arange(8.0).reshape(4, 2), device=device, requires_grad=True)
-    out = tt.take(w, np.array([[3, 3], [0, 3]]))
+    out = tt.nn.functional.embedding(np.array([[3, 3], [0, 3]]), w)
     np.testing.assert_array_equal(out.numpy(), [[[6, 7], [6, 7]], [[0, 1], [6, 7]]])
     out.sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [0, 0], [0, 0], [3, 3]])
 
 
+def test_embedding_padding_idx_reads_the_row_but_sends_it_no_gradient(device):
+    w = tt.tensor(np.arange(8.0).reshape(4, 2), device=device, requires_grad=True)
+    for module in (tt.nn.functional, tt.reference):
+        out = module.embedding(np.array([[3, 1], [1, 0]]), w, padding_idx=-3)   # row 1
+        np.testing.assert_array_equal(out.numpy(), [[[6, 7], [2, 3]], [[2, 3], [0, 1]]])
+        w.grad = None
+        out.sum().backward()
+        np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [0, 0], [0, 0], [1, 1]])
+
+
 def test_softmax_is_stable_and_masked_rows_are_zero(device):
     x = tt.tensor(np.array([[1e4, 1e4, -1e4], [-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 0.0]]),
                   device=device, requires_grad=True)
-    y = tt.softmax(x)
+    y = tt.softmax(x, dim=-1)
     np.testing.assert_array_equal(y.numpy(), [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0], [0.5, 0.0, 0.5]])
     (y * tt.tensor(np.arange(9.0).reshape(3, 3), device=device)).sum().backward()
     assert np.isfinite(x.grad.numpy()).all()
     np.testing.assert_allclose(x.grad.numpy()[0], [-0.25, 0.25, 0.0])
     np.testing.assert_array_equal(x.grad.numpy()[1], [0.0, 0.0, 0.0])
-    z = tt.log_softmax(tt.tensor(np.array([[1e4, 0.0, -1e4]]), device=device))
+    z = tt.log_softmax(tt.tensor(np.array([[1e4, 0.0, -1e4]]), device=device), dim=1)
     np.testing.assert_allclose(z.numpy(), [[0.0, -1e4, -2e4]], rtol=1e-12, atol=1e-12)
 
 
-def test_log_sigmoid_at_plus_minus_100_is_finite(device):
+def test_logsigmoid_at_plus_minus_100_is_finite(device):
     x = tt.tensor(np.array([-100.0, 100.0]), device=device, requires_grad=True)
-    y = tt.log_sigmoid(x)
+    y = tt.logsigmoid(x)
     np.testing.assert_allclose(y.numpy(), [-100.0, -math.exp(-100.0)], rtol=1e-12)
     y.sum().backward()
     # d/dx log_sigmoid(x) = sigmoid(-x): 1 at -100 and 3.7e-44 at +100 (sigmoid is computed
     # as (1 + tanh(x/2)) / 2, which rounds that to 0: fine in absolute terms).
     np.testing.assert_allclose(x.grad.numpy(), [1.0, math.exp(-100.0)], rtol=1e-12, atol=1e-40)
     x32 = tt.tensor([-100.0, 100.0], device=device, requires_grad=True)
-    y32 = tt.log_sigmoid(x32)
+    y32 = tt.logsigmoid(x32)
     y32.sum().backward()
     assert y32.dtype == tt.float32 and np.isfinite(y32.numpy()).all()
     assert np.isfinite(x32.grad.numpy()).all()
@@ -1122,7 +1246,7 @@ def test_dropout_rejects_bad_p():
 def test_attention_weights_rows_sum_to_one(device, rng):
     q, k, v = (tt.tensor(rng.standard_normal(s), device=device, requires_grad=True)
                for s in [(2, 4, 3), (2, 4, 3), (2, 4, 5)])
-    out, weights = tt.scaled_dot_product_attention(q, k, v, mask=CAUSAL, return_weights=True)
+    out, weights = tt.scaled_dot_product_attention(q, k, v, attn_mask=CAUSAL, need_weights=True)
     w = weights.numpy()
     np.testing.assert_allclose(w.sum(-1), np.ones((2, 4)), rtol=1e-12)
     assert np.all(w[:, ~CAUSAL] == 0)  # nothing leaks from the future
@@ -1135,8 +1259,8 @@ def test_attention_weights_rows_sum_to_one(device, rng):
 def test_attention_fully_masked_row_gives_zeros_not_nan(device, rng):
     q, k, v = (tt.tensor(rng.standard_normal((3, 2)), device=device, requires_grad=True)
                for _ in range(3))
-    out, weights = tt.scaled_dot_product_attention(q, k, v, mask=ONE_ROW_MASKED,
-                                                   return_weights=True)
+    out, weights = tt.scaled_dot_product_attention(q, k, v, attn_mask=ONE_ROW_MASKED,
+                                                   need_weights=True)
     np.testing.assert_array_equal(out.numpy()[1], [0.0, 0.0])
     np.testing.assert_array_equal(weights.numpy()[1], [0.0, 0.0, 0.0])
     np.testing.assert_allclose(weights.numpy()[[0, 2]].sum(-1), [1.0, 1.0], rtol=1e-12)
@@ -1153,7 +1277,7 @@ def test_attention_dropout_is_seeded_and_off_in_eval(device, rng):
     tt.manual_seed(3)
     b = tt.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
     plain = tt.scaled_dot_product_attention(q, k, v).numpy()
-    evaluated = tt.scaled_dot_product_attention(q, k, v, dropout_p=0.5, training=False).numpy()
+    evaluated = tt.scaled_dot_product_attention(q, k, v, dropout_p=0.0).numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, plain)
     np.testing.assert_array_equal(evaluated, plain)
@@ -1171,16 +1295,77 @@ def test_matmul_shape_mismatch_error():
 
 def test_cross_entropy_bad_targets_errors():
     logits = tt.zeros(3, 4, requires_grad=True)
-    with pytest.raises(IndexError, match=r"targets must be in \[0, 4\).*from 0 to 4"):
+    with pytest.raises(IndexError, match=r"cross_entropy: target must be in \[0, 4\).*from 0 to 4"):
         tt.cross_entropy(logits, np.array([0, 4, 1]))
     with pytest.raises(IndexError, match=r"from -1 to 2"):
         tt.cross_entropy(logits, np.array([-1, 2, 1]))
-    with pytest.raises(TypeError, match="targets must be integer class ids"):
+    with pytest.raises(ValueError, match=r"cross_entropy: class-probability .* shape \(3, 4\), "
+                                         r"got \(3,\); class indices must be integers"):
         tt.cross_entropy(logits, np.array([0.0, 1.0, 2.0]))
-    with pytest.raises(ValueError, match=r"need targets of shape \(3,\), got \(2,\)"):
+    with pytest.raises(TypeError, match="cross_entropy: target must hold integer class indices"):
+        tt.cross_entropy(logits, np.array([True, False, True]))
+    with pytest.raises(ValueError, match=r"needs target of shape \(3,\), got \(2,\)"):
         tt.cross_entropy(logits, np.array([0, 1]))
-    with pytest.raises(ValueError, match="reduction must be"):
+    with pytest.raises(ValueError, match="cross_entropy: reduction must be"):
         tt.cross_entropy(logits, np.array([0, 1, 2]), reduction="avg")
+    with pytest.raises(ValueError, match=r"cross_entropy: weight must have shape \(4,\)"):
+        tt.cross_entropy(logits, np.array([0, 1, 2]), weight=tt.ones(3))
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        tt.cross_entropy(logits, np.array([0, 1, 2]), label_smoothing=1.5)
+    with pytest.raises(ValueError, match="ignore_index is not supported for class-probability"):
+        tt.cross_entropy(logits, tt.zeros(3, 4), ignore_index=0)
+    with pytest.raises(ValueError, match=r"input of shape \(2, 3, 4\) \(classes on dim 1\) "
+                                         r"needs target of shape \(2, 4\), got \(2, 3\)"):
+        tt.cross_entropy(tt.zeros(2, 3, 4), np.zeros((2, 3), dtype=np.int64))   # (N, T, C): move C
+    with pytest.raises(TypeError, match="nll_loss: target must hold integer class indices"):
+        tt.nn.functional.nll_loss(logits, tt.zeros(3, 4))
+
+
+def test_cross_entropy_class_dim_is_dim_1_as_torch(device):
+    """(N, C, T) and the same logits as (N * T, C) rows give the same losses."""
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((2, 3, 3))
+    targets = np.array([[0, 2, 1], [1, 1, 0]])
+    rows = tt.tensor(np.moveaxis(logits, 1, -1).reshape(-1, 3), device=device)
+    flat = tt.cross_entropy(rows, tt.tensor(targets.reshape(-1), device=device), reduction="none")
+    layered = tt.cross_entropy(tt.tensor(logits, device=device), tt.tensor(targets, device=device),
+                               reduction="none")
+    assert layered.shape == (2, 3)
+    np.testing.assert_allclose(layered.numpy().reshape(-1), flat.numpy(), rtol=1e-12)
+
+
+def test_other_nn_function_errors():
+    F = tt.nn.functional
+    x = tt.zeros(2, 3)
+    with pytest.raises(ValueError, match="gelu: approximate must be 'none' or 'tanh'"):
+        F.gelu(x, approximate="erf")
+    with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(2,\) must be the trailing"):
+        F.layer_norm(x, (2,))
+    with pytest.raises(TypeError, match="normalized_shape is a shape"):
+        F.layer_norm(x, tt.ones(3))
+    with pytest.raises(RuntimeError, match="attn_mask should not be given when is_causal=True"):
+        F.scaled_dot_product_attention(x, x, x, attn_mask=np.ones((2, 2), dtype=bool), is_causal=True)
+    with pytest.raises(TypeError, match="attn_mask must be boolean .* or float"):
+        F.scaled_dot_product_attention(x, x, x, attn_mask=np.ones((2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match="dropout_p must be in"):
+        F.scaled_dot_product_attention(x, x, x, dropout_p=1.0)
+    with pytest.raises(ValueError, match=r"linear: input of shape \(2, 3\) needs a weight of shape "
+                                         r"\(out_features, 3\), got \(4, 2\)"):
+        F.linear(x, tt.zeros(4, 2))
+    with pytest.raises(TypeError, match=r"embedding: weight must be a Tensor.*embedding\(ids, weight\)"):
+        F.embedding(tt.zeros(2, 3), np.array([0, 1]))
+    with pytest.raises(TypeError, match="embedding: input must hold integer ids"):
+        F.embedding(tt.zeros(2), x)
+    with pytest.raises(ValueError, match=r"mse_loss: input shape \(2, 3\) and target shape \(3,\)"):
+        F.mse_loss(x, tt.zeros(3))
+    with pytest.raises(ValueError, match="l1_loss: reduction must be"):
+        F.l1_loss(x, x, reduction="avg")
+    with pytest.raises(RuntimeError, match=r"one_hot: class values must be in \[0, 2\)"):
+        F.one_hot(tt.tensor([0, 2]), 2)
+    with pytest.raises(TypeError, match="one_hot: ids must be integers"):
+        F.one_hot(x)
+    with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+        assert F.softmax(tt.zeros(2, 3, 4)).numpy()[:, 0, 0].tolist() == [0.5, 0.5]   # dim 0, as torch
 
 
 def test_integer_tensor_cannot_require_grad():
@@ -1201,14 +1386,14 @@ def test_other_clear_errors():
         tt.stack([tt.ones(2), tt.ones(3)])
     with pytest.raises(IndexError, match="getitem: index"):
         tt.ones(2, 3)[5]
-    with pytest.raises(IndexError, match=r"take: ids must be in \[0, 4\)"):
-        tt.take(tt.ones(4, 2), np.array([0, 4]))
+    with pytest.raises(IndexError, match=r"embedding: ids must be in \[0, 4\)"):
+        tt.nn.functional.embedding(np.array([0, 4]), tt.ones(4, 2))
     with pytest.raises(TypeError, match="mask must be boolean"):
         tt.masked_fill(tt.ones(2), np.array([1, 0]), 0.0)
     with pytest.raises(IndexError, match=r"sum\(\): Dimension out of range.*got 3.*\(2, 3\)"):
         tt.ones(2, 3).sum(axis=3)
     with pytest.raises(ValueError, match="layer_norm: weight must have shape \\(3,\\)"):
-        tt.layer_norm(tt.ones(2, 3), tt.ones(2))
+        tt.layer_norm(tt.ones(2, 3), (3,), tt.ones(2))
 
 
 @pytest.mark.parametrize("call, error, message", [

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
+import tinytensor.nn.functional as F
 from conftest import make_tensor
 
 RTOL, ATOL = 1e-10, 1e-12
@@ -21,7 +22,7 @@ class Values:
 
 
 class Case:
-    """op: the name in both tt and tt.reference. args: a shape tuple is a random
+    """op: the name in both tinytensor.nn.functional and tt.reference. args: a shape tuple is a random
     float64 input that requires grad, Values given values; anything else (targets,
     masks, ids, an axis) is passed as it is. seed: re-seed before every call (dropout)."""
 
@@ -48,16 +49,18 @@ NEG_INF_ROWS = [[0.5, -np.inf, 1.0, -np.inf], [-np.inf, -np.inf, -np.inf, 2.0],
                 [1.0, 2.0, 3.0, 4.0], [-np.inf] * 4]
 TARGETS = np.array([1, 0, 4, 1])
 IGNORED = np.array([1, -100, 4, -100])
+NCD_TARGETS = np.array([[0, 2, -100], [1, 1, 0]])         # (N, d1) for logits (N, C=3, d1=3)
+WEIGHT = np.array([0.2, 1.0, 2.5])
 
 CASES = [
-    Case("softmax", "last_axis", (3, 4)),
-    Case("softmax", "axis_0", (2, 3, 4), 0),
-    Case("softmax", "axis_1", (2, 3, 4), axis=1),
-    Case("softmax", "huge_logits", Values(HUGE)),
-    Case("softmax", "neg_inf_and_fully_masked_rows", Values(NEG_INF_ROWS)),
-    Case("log_softmax", "last_axis", (3, 4)),
-    Case("log_softmax", "axis_1", (2, 3, 4), 1),
-    Case("log_softmax", "huge_logits", Values(HUGE)),
+    Case("softmax", "last_dim", (3, 4), -1),
+    Case("softmax", "dim_0", (2, 3, 4), 0),
+    Case("softmax", "axis_alias", (2, 3, 4), axis=1),
+    Case("softmax", "huge_logits", Values(HUGE), dim=-1),
+    Case("softmax", "neg_inf_and_fully_masked_rows", Values(NEG_INF_ROWS), dim=1),
+    Case("log_softmax", "last_dim", (3, 4), dim=-1),
+    Case("log_softmax", "dim_1", (2, 3, 4), 1),
+    Case("log_softmax", "huge_logits", Values(HUGE), -1),
     *(Case("cross_entropy", f"reduction={r}", (4, 5), TARGETS, reduction=r)
       for r in ("mean", "sum", "none")),
     *(Case("cross_entropy", f"ignore_index-{r}", (4, 5), IGNORED, reduction=r)
@@ -66,31 +69,44 @@ CASES = [
          ignore_index=1),
     *(Case("cross_entropy", f"label_smoothing-{r}", (4, 5), IGNORED, label_smoothing=0.1,
            reduction=r) for r in ("mean", "sum", "none")),
-    Case("cross_entropy", "NTC_logits_smoothing", (2, 3, 4),
-         np.array([[0, 3, -100], [2, 2, 1]]), label_smoothing=0.2),
-    Case("cross_entropy", "NTC_logits_none", (2, 3, 4), np.array([[0, 3, -100], [2, 2, 1]]),
+    Case("cross_entropy", "NCd_logits_smoothing", (2, 3, 3), NCD_TARGETS, label_smoothing=0.2),
+    Case("cross_entropy", "NCd_logits_none", (2, 3, 3), NCD_TARGETS, reduction="none"),
+    Case("cross_entropy", "NCd1d2_weight", (2, 3, 2, 2),
+         np.array([[[0, 2], [1, 1]], [[2, 2], [0, 1]]]), WEIGHT),
+    Case("cross_entropy", "C_one_sample", (5,), np.array(3)),
+    Case("cross_entropy", "C_one_sample_smoothing_none", (5,), np.array(1), label_smoothing=0.1,
          reduction="none"),
+    *(Case("cross_entropy", f"weight_ignore_smoothing-{r}", (2, 3, 3),
+           np.array([[0, 2, 1], [1, 1, 0]]), WEIGHT,
+           ignore_index=1, label_smoothing=0.3, reduction=r) for r in ("mean", "sum", "none")),
+    Case("cross_entropy", "all_ignored_sum", (2, 3), np.array([-100, -100]), WEIGHT,
+         reduction="sum", label_smoothing=0.1),
     Case("cross_entropy", "huge_logits", Values([[1e4, -1e4, 0.0], [0.0, 1e4, 1e4]]),
          np.array([1, 2])),
-    Case("layer_norm", "weight_and_bias", (2, 3, 4), (4,), (4,)),
-    Case("layer_norm", "no_weight_no_bias", (3, 5)),
-    Case("layer_norm", "weight_only", (3, 5), (5,)),
-    Case("layer_norm", "bias_only_eps", (3, 5), None, (5,), eps=1e-3),
+    Case("layer_norm", "weight_and_bias", (2, 3, 4), [4], (4,), (4,)),
+    Case("layer_norm", "no_weight_no_bias", (3, 5), 5),
+    Case("layer_norm", "weight_only", (3, 5), [5], (5,)),
+    Case("layer_norm", "bias_only_eps", (3, 5), [5], None, (5,), eps=1e-3),
+    Case("layer_norm", "two_trailing_dims", (2, 3, 4), [3, 4], (3, 4), (3, 4)),
     Case("scaled_dot_product_attention", "plain", (2, 3, 4), (2, 5, 4), (2, 5, 3)),
     Case("scaled_dot_product_attention", "causal_mask", (2, 4, 3), (2, 4, 3), (2, 4, 2), CAUSAL),
     Case("scaled_dot_product_attention", "padding_mask", (2, 2, 4), (2, 5, 4), (2, 5, 3),
-         mask=PADDING),
+         attn_mask=PADDING),
+    Case("scaled_dot_product_attention", "is_causal_L_not_S", (2, 3, 4), (2, 5, 4), (2, 5, 3),
+         is_causal=True),
+    Case("scaled_dot_product_attention", "float_mask_with_grad_and_scale", (2, 3, 4), (2, 5, 4),
+         (2, 5, 3), (3, 5), scale=0.7),
     Case("scaled_dot_product_attention", "fully_masked_row", (3, 2), (3, 2), (3, 2),
          ONE_ROW_MASKED),
     Case("scaled_dot_product_attention", "heads_4d_mask_as_tensor", (2, 2, 4, 3), (2, 2, 4, 3),
          (2, 2, 4, 3), tt.tensor(CAUSAL)),
-    Case("scaled_dot_product_attention", "return_weights", (2, 4, 3), (2, 4, 3), (2, 4, 2),
-         CAUSAL, return_weights=True),
+    Case("scaled_dot_product_attention", "need_weights", (2, 4, 3), (2, 4, 3), (2, 4, 2),
+         CAUSAL, need_weights=True),
     Case("scaled_dot_product_attention", "dropout_seeded", (2, 3, 4), (2, 4, 4), (2, 4, 3),
          dropout_p=0.4, seed=0),
-    Case("scaled_dot_product_attention", "dropout_off_in_eval", (2, 3, 4), (2, 4, 4), (2, 4, 3),
-         dropout_p=0.4, training=False),
-    Case("take", "repeated_ids", (5, 3), np.array([[0, 2, 0], [4, 0, 1]])),
+    Case("scaled_dot_product_attention", "need_weights_after_dropout", (2, 3, 4), (2, 4, 4),
+         (2, 4, 3), dropout_p=0.4, need_weights=True, seed=1),
+    Case("embedding", "repeated_ids", np.array([[0, 2, 0], [4, 0, 1]]), (5, 3)),
 ]
 PARAMS = [pytest.param(case, id=f"{case.op}-{case.id}") for case in CASES]
 
@@ -110,7 +126,7 @@ def all_subclasses(cls):
 def test_every_fused_function_has_a_reference_and_cases():
     fused = {cls for cls in all_subclasses(tt.Function)
              if cls.__module__.startswith("tinytensor.ops") and not cls.twice_differentiable}
-    made_by_cases = {type(outputs(case.run(tt, case.inputs("cpu")))[0].grad_fn) for case in CASES}
+    made_by_cases = {type(outputs(case.run(F, case.inputs("cpu")))[0].grad_fn) for case in CASES}
     assert fused <= made_by_cases
     assert set(tt.reference.__all__) == {case.op for case in CASES}
 
@@ -118,7 +134,7 @@ def test_every_fused_function_has_a_reference_and_cases():
 @pytest.mark.parametrize("case", PARAMS)
 def test_fused_equals_reference_in_value_and_gradient(case, device):
     args = case.inputs(device)
-    fused, plain = outputs(case.run(tt, args)), outputs(case.run(tt.reference, args))
+    fused, plain = outputs(case.run(F, args)), outputs(case.run(tt.reference, args))
     assert len(fused) == len(plain)
     for f, p in zip(fused, plain):
         assert f.shape == p.shape and f.dtype == p.dtype == tt.float64
@@ -150,12 +166,13 @@ def test_reference_passes_gradgradcheck(case, device):
 
 def test_reference_checks_its_arguments_as_the_fused_operation_does():
     logits = tt.zeros(3, 4, requires_grad=True)
-    for module in (tt, tt.reference):
-        with pytest.raises(IndexError, match=r"targets must be in \[0, 4\).*from 0 to 4"):
+    for module in (tt.nn.functional, tt.reference):
+        with pytest.raises(IndexError, match=r"target must be in \[0, 4\).*from 0 to 4"):
             module.cross_entropy(logits, np.array([0, 4, 1]))
         with pytest.raises(ValueError, match="layer_norm: weight must have shape \\(4,\\)"):
-            module.layer_norm(logits, tt.ones(3))
-        with pytest.raises(TypeError, match="mask must be boolean"):
-            module.scaled_dot_product_attention(logits, logits, logits, mask=np.ones((3, 3)))
-        with pytest.raises(IndexError, match=r"take: ids must be in \[0, 3\)"):
-            module.take(logits, np.array([3]))
+            module.layer_norm(logits, (4,), tt.ones(3))
+        with pytest.raises(TypeError, match="attn_mask must be boolean"):
+            module.scaled_dot_product_attention(logits, logits, logits,
+                                                attn_mask=np.ones((3, 3), dtype=np.int64))
+        with pytest.raises(IndexError, match=r"embedding: ids must be in \[0, 3\)"):
+            module.embedding(np.array([3]), logits)

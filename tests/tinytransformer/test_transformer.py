@@ -110,7 +110,8 @@ def test_whole_transformer_loss_gradcheck_every_parameter(tie_output):
     assert any(name.startswith("decoder.layers.1.cross_attn") for name in names)
 
     def loss(*params):
-        return tt.cross_entropy(model(src, tgt_in), tgt_out, ignore_index=PAD, label_smoothing=0.1)
+        return tt.cross_entropy(model(src, tgt_in).flatten(0, 1), tgt_out.reshape(-1),
+                                ignore_index=PAD, label_smoothing=0.1)
     assert tt.gradcheck(loss, model.parameters())
 
 
@@ -157,7 +158,7 @@ def test_cached_and_uncached_decoding_give_the_same_tokens_and_logits():
 
 def sequence_log_prob(model, src, tokens):
     tgt = np.array([[BOS] + tokens])
-    log_probs = tt.log_softmax(model(src, tgt[:, :-1])).numpy()[0]
+    log_probs = tt.log_softmax(model(src, tgt[:, :-1]), dim=-1).numpy()[0]
     return log_probs[np.arange(len(tokens)), tokens].sum()
 
 
@@ -198,7 +199,7 @@ def test_a_small_transformer_learns_to_reverse_sequences():
 
     for _ in range(steps):
         src, tgt = batch(64)
-        loss = tt.cross_entropy(model(src, tgt[:, :-1]), tgt[:, 1:])
+        loss = tt.cross_entropy(model(src, tgt[:, :-1]).flatten(0, 1), tgt[:, 1:].reshape(-1))
         optimizer.zero_grad()
         loss.backward()
         tinytransformer.optim.clip_grad_norm_(model.parameters(), 1.0)

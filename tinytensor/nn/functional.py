@@ -3,9 +3,18 @@
     import tinytensor.nn.functional as F
     loss = F.cross_entropy(logits, targets, label_smoothing=0.1)
 
-Each name here is the operation itself (defined in tinytensor/ops/nn.py, with
-its forward and backward), not a wrapper, so `F.softmax is tt.softmax`.
+Each name here is the operation itself (defined in tinytensor/ops/nn.py and
+ops/elementwise.py, with its forward and backward), not a wrapper, so
+`F.softmax is tt.softmax`. The arguments are torch's, in torch's order
+(`F.embedding(input, weight)`: the ids first).
 """
-from ..ops import (binary_cross_entropy_with_logits, cross_entropy, dropout, gelu,  # noqa: F401
-                   layer_norm, log_sigmoid, log_softmax, mse_loss, relu, scaled_dot_product_attention,
-                   sigmoid, softmax, tanh)
+from ..ops.elementwise import relu, sigmoid, tanh  # noqa: F401
+from ..ops.nn import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
+                      cross_entropy, dropout, embedding, gelu, l1_loss, layer_norm, linear,
+                      log_softmax, logsigmoid, mse_loss, nll_loss, one_hot,
+                      scaled_dot_product_attention, softmax)
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout",
+           "embedding", "gelu", "l1_loss", "layer_norm", "linear", "log_softmax", "logsigmoid",
+           "mse_loss", "nll_loss", "one_hot", "relu", "scaled_dot_product_attention", "sigmoid",
+           "softmax", "tanh"]

@@ -1,5 +1,6 @@
-"""Indexing: x[index], gather / scatter / scatter_add / index_select along a
-dim, and the embedding lookup take(weight, ids).
+"""Indexing: x[index], and gather / scatter / scatter_add / index_select along a
+dim. (The embedding lookup is tinytensor.nn.functional.embedding, in nn.py:
+torch's `take` means something else, flat indexing.)
 
 Backward scatters the gradient back to the positions that were read. An
 integer array may read the same position twice; those gradients must add up,
@@ -14,7 +15,7 @@ from ..dims import normalize_dim
 from ..tensor import Tensor
 from . import register
 
-__all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "nonzero", "take"]
+__all__ = ["getitem", "gather", "scatter", "scatter_add", "index_select", "nonzero"]
 
 INT64_MAX = 2 ** 63 - 1
 
@@ -318,50 +319,3 @@ def nonzero(x, *, as_tuple=False):
     if as_tuple:
         return tuple(Tensor(p) for p in positions)
     return Tensor(xp.stack(positions, axis=1))
-
-
-# ----------------------------------------------------------------------------
-# The embedding lookup
-# ----------------------------------------------------------------------------
-class Take(Function):
-    """Rows of `weight` picked by integer `ids`: the embedding lookup.
-
-    forward:  y = weight[ids]         weight (num_embeddings, dim) -> ids.shape + (dim,)
-    backward: dweight = zeros;  dweight[ids[i]] += gy[i]   (one scatter; repeated ids add up)
-
-    Fused: its backward scatters on raw arrays, so it is not twice differentiable.
-    """
-    saves_inputs = False  # backward reads only shapes (in-place changes of the input are fine)
-    twice_differentiable = False
-
-    def __init__(self, ids):
-        self.ids = ids
-
-    def forward(self, weight):
-        return weight[self.ids]
-
-    def backward(self, gy):
-        weight = self.inputs[0]
-        xp = backend.xp_for(weight.device)
-        gw = xp.zeros(weight.shape, dtype=gy.dtype)
-        backend.scatter_add(gw, self.ids.reshape(-1), gy.data.reshape(-1, weight.shape[1]))
-        return Tensor(gw)
-
-
-@register
-def take(weight, ids):
-    """weight[ids] for a 2-D weight and integer ids (embedding lookup)."""
-    return Take(check_take_args(weight, ids))(weight)
-
-
-def check_take_args(weight, ids):
-    """The ids as a backend array, after checking them against the weight."""
-    ids = ids.data if isinstance(ids, Tensor) else backend.xp_for(weight.device).asarray(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"take: ids must be integers, got dtype {ids.dtype}")
-    if weight.ndim != 2:
-        raise ValueError(f"take: weight must be 2-D (num_embeddings, dim), got shape {weight.shape}")
-    if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= weight.shape[0]):
-        raise IndexError(f"take: ids must be in [0, {weight.shape[0]}), got values from "
-                         f"{int(ids.min())} to {int(ids.max())}")
-    return ids

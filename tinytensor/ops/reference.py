@@ -2,83 +2,105 @@
 
 Each function here takes the arguments of the fused operation of the same
 name (tt.softmax, tt.cross_entropy, ...) and computes the same thing, but
-only by composing ordinary operations: exp, sum, max, log, mean, var,
-getitem, matmul, masked_fill, where. So it reads like the formula, and since
-every step has a differentiable backward it is also twice differentiable
+only by composing ordinary operations: exp, sum, log, mean, var, getitem,
+matmul, masked_fill, where. So it reads like the formula, and since every
+step has a differentiable backward it is also twice differentiable
 (create_graph=True goes through it), at the price of speed and memory.
 
-    tt.reference.softmax(x)       # equals tt.softmax(x), in value and gradient
+    tt.reference.softmax(x, dim=-1)    # equals tt.softmax(x, dim=-1), in value and gradient
 
-Read these for what the fused operations compute; nn.py and indexing.py for
-how they do it in one pass. They are not operations of their own, so they are
-not in OPS; the tests check each against its fused twin.
+Read these for what the fused operations compute; nn.py for how they do it
+in one pass. They are not operations of their own, so they are not in OPS;
+the tests check each against its fused twin.
 """
 import math
 
 from .. import backend
+from ..dims import dim_aliases
+from ..tensor import Tensor
 from .elementwise import exp, log, masked_fill, sqrt, where
-from .indexing import check_take_args, getitem
+from .indexing import getitem
 from .linalg import matmul
-from .nn import check_attention_args, check_cross_entropy_args, check_layer_norm_args, dropout
-from .reduction import amax, mean, sum, var
+from .nn import (check_attention_args, check_cross_entropy_args, check_embedding_args,
+                 check_layer_norm_args, dropout, softmax_dim, target_weights)
+from .reduction import mean, sum, var
 from .shape import reshape, swapaxes
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm",
-           "scaled_dot_product_attention", "take"]
+           "scaled_dot_product_attention", "embedding"]
 
 
-def _max_shift(x, axis):
-    """max(x) along `axis`, to subtract before exp so that exp never overflows.
+def _max_shift(x, dim):
+    """max(x) along `dim`, to subtract before exp so that exp never overflows.
 
     It is a constant (no gradient): softmax(x - c) = softmax(x) for any c. A
     slice that is all -inf is shifted by 0, since -inf - (-inf) would be NaN.
     """
-    m = amax(x, axis, keepdims=True).detach()
-    return where(m > -math.inf, m, 0.0)
+    xp = backend.xp_for(x.device)
+    m = x.data.max(axis=dim, keepdims=True)
+    return Tensor(xp.where(xp.isfinite(m), m, 0))
 
 
-def softmax(x, axis=-1):
-    """exp(x) / sum(exp(x)) along `axis`; a slice that is all -inf gives zeros."""
-    e = exp(x - _max_shift(x, axis))
-    total = sum(e, axis, keepdims=True)
+@dim_aliases
+def softmax(input, dim=None, dtype=None):
+    """exp(x) / sum(exp(x)) along `dim`; a slice that is all -inf gives zeros."""
+    dim = softmax_dim("softmax", input, dim)
+    input = input if dtype is None else input.to(dtype=dtype)
+    e = exp(input - _max_shift(input, dim))
+    total = sum(e, dim, keepdim=True)
     return e / where(total > 0, total, 1.0)  # an all -inf slice: 0 / 1, not 0 / 0
 
 
-def log_softmax(x, axis=-1):
-    """log(softmax(x)) along `axis`: the shifted x minus the log of its normalizer."""
-    shifted = x - _max_shift(x, axis)
-    return shifted - log(sum(exp(shifted), axis, keepdims=True))
+@dim_aliases
+def log_softmax(input, dim=None, dtype=None):
+    """log(softmax(x)) along `dim`: the shifted x minus the log of its normalizer."""
+    dim = softmax_dim("log_softmax", input, dim)
+    input = input if dtype is None else input.to(dtype=dtype)
+    shifted = input - _max_shift(input, dim)
+    return shifted - log(sum(exp(shifted), dim, keepdim=True))
 
 
-def cross_entropy(logits, targets, ignore_index=-100, label_smoothing=0.0, reduction="mean"):
-    """-sum_c q_c log p_c for logits (..., C) and integer targets (...).
+def cross_entropy(input, target, weight=None, *, ignore_index=-100, reduction="mean",
+                  label_smoothing=0.0):
+    """-sum_c w_c q_c log p_c, p = softmax(input) over the class dim (dim 1, or
+    dim 0 of a single (C,) sample).
 
-    p = softmax(logits); q is the one-hot target mixed with the uniform
-    distribution: (1 - e) on the target plus e / C everywhere, e = label_smoothing.
-    Targets equal to ignore_index give a loss of 0 and are not counted in the mean.
+    q is the target distribution: the given probabilities, or the one-hot of a
+    class index; label smoothing e makes it (1 - e) q + e / C. Rows of targets
+    equal to ignore_index have q = 0. "mean" divides by the sum of w at the
+    target classes (class indices) or by the number of rows (probabilities).
     """
-    targets = check_cross_entropy_args(logits, targets, ignore_index, label_smoothing, reduction)
-    log_p = log_softmax(reshape(logits, (-1, logits.shape[-1])))             # (N, C)
-    flat = targets.reshape(-1)
-    xp = backend.xp_for(logits.device)
-    counted = flat != ignore_index
-    rows, classes = xp.arange(flat.shape[0]), xp.where(counted, flat, 0)  # ignored: any class
-    losses = -getitem(log_p, (rows, classes))                                # -log p[i, t_i]
+    target, weight = check_cross_entropy_args(input, target, weight, ignore_index,
+                                              label_smoothing, reduction)
+    class_dim = 0 if input.ndim == 1 else 1
+    classes = input.shape[class_dim]
+    log_p = log_softmax(input, class_dim)
+    if isinstance(target, Tensor):                                   # probabilities
+        q, count = target, input.size // classes
+    else:                                                            # class indices
+        one_hot = target_weights(input, target, None, ignore_index)  # 0 in ignored rows
+        counted = one_hot.sum(axis=class_dim, keepdims=True)        # 1, or 0 if ignored
+        q = Tensor(one_hot)
+        count = float(target_weights(input, target, weight, ignore_index).sum())
     if label_smoothing:
-        losses = (1 - label_smoothing) * losses - label_smoothing * mean(log_p, axis=-1)
-    losses = where(counted, losses, 0.0)
+        q = q * (1 - label_smoothing) + label_smoothing / classes
+        if not isinstance(target, Tensor):
+            q = q * Tensor(counted)                                  # ignored rows stay 0
+    if weight is not None:
+        q = q * Tensor(weight.reshape((classes,) + (1,) * (input.ndim - class_dim - 1)))
+    losses = -sum(q * log_p, class_dim)
     if reduction == "none":
-        return reshape(losses, targets.shape)
-    if reduction == "sum":
-        return sum(losses)
-    return sum(losses) / int(counted.sum())
+        return losses
+    return sum(losses) if reduction == "sum" else sum(losses) / count
 
 
-def layer_norm(x, weight=None, bias=None, eps=1e-5):
-    """(x - mean) / sqrt(var + eps) over the last axis, then * weight + bias."""
-    check_layer_norm_args(x, weight, bias)
-    centered = x - mean(x, axis=-1, keepdims=True)
-    y = centered / sqrt(var(x, axis=-1, keepdims=True, correction=0) + eps)
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """(x - mean) / sqrt(var + eps) over the trailing dims normalized_shape,
+    then * weight + bias."""
+    normalized_shape = check_layer_norm_args(input, normalized_shape, weight, bias)
+    dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
+    centered = input - mean(input, dims, keepdim=True)
+    y = centered / sqrt(var(input, dims, keepdim=True, correction=0) + eps)
     if weight is not None:
         y = y * weight
     if bias is not None:
@@ -86,24 +108,34 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
     return y
 
 
-def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=True,
-                                 return_weights=False):
-    """softmax(q k^T / sqrt(d_k)) v: the four lines of "Attention Is All You Need".
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, *, scale=None, need_weights=False):
+    """softmax(q k^T * scale + mask) v: the four lines of "Attention Is All You Need".
 
-    mask (boolean, True = may attend) removes scores before the softmax; a
-    query whose keys are all masked gets zero weights and a zero output. Dropout
-    on the weights is tt.dropout, which draws the same mask as the fused
-    operation from the same seed.
+    A boolean mask (True = may attend) removes scores before the softmax; a
+    float mask is added to them. A query whose keys are all masked gets zero
+    weights and a zero output. Dropout on the weights is tt.dropout, which
+    draws the same mask as the fused operation from the same seed.
     """
-    mask = check_attention_args(q, k, v, mask)
-    scores = matmul(q, swapaxes(k, -1, -2)) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = masked_fill(scores, ~mask, -math.inf)
-    weights = softmax(scores, axis=-1)
-    out = matmul(dropout(weights, dropout_p, training), v)
-    return (out, weights.detach()) if return_weights else out
+    allowed, bias = check_attention_args(query, key, value, attn_mask, dropout_p, is_causal)
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = matmul(query, swapaxes(key, -1, -2)) * scale
+    if bias is not None:
+        scores = scores + bias
+    if allowed is not None:
+        scores = masked_fill(scores, Tensor(~allowed), -math.inf)
+    weights = dropout(softmax(scores, dim=-1), dropout_p)
+    out = matmul(weights, value)
+    return (out, weights.detach()) if need_weights else out
 
 
-def take(weight, ids):
-    """weight[ids]: the rows of a 2-D weight picked by integer ids (embedding lookup)."""
-    return getitem(weight, check_take_args(weight, ids))
+def embedding(input, weight, padding_idx=None):
+    """weight[input]: the rows of a 2-D weight picked by integer ids; the rows
+    read at padding_idx are taken detached, so they pass no gradient back."""
+    ids = check_embedding_args(input, weight)
+    rows = getitem(weight, ids)
+    if padding_idx is None:
+        return rows
+    padding_idx %= weight.shape[0]
+    at_padding = Tensor((ids == padding_idx)[..., None])
+    return where(at_padding, rows.detach(), rows)

@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 import tinytensor as tt
+import tinytensor.nn.functional as F
 
 from .layers import Linear
 from .module import Module
@@ -21,12 +22,7 @@ __all__ = ["scaled_dot_product_attention", "MultiHeadAttention", "causal_mask",
            "PositionalEncoding"]
 
 
-def scaled_dot_product_attention(q, k, v, mask=None, dropout_p=0.0, training=True,
-                                 return_weights=False):
-    """softmax(q k^T / sqrt(d_k)) v; `mask` is boolean, True where attending is
-    allowed. A fused tinytensor operation (one step forward, one backward);
-    see tinytensor.ops.nn.Attention for the formulas."""
-    return tt.scaled_dot_product_attention(q, k, v, mask, dropout_p, training, return_weights)
+scaled_dot_product_attention = F.scaled_dot_product_attention   # see tinytensor/ops/nn.py
 
 
 def causal_mask(query_len, key_len=None):
@@ -94,8 +90,8 @@ class MultiHeadAttention(Module):
 
         allowed = self.allowed_positions(q.shape[2], k.shape[2], key_padding_mask, causal,
                                          attn_mask)
-        out = scaled_dot_product_attention(q, k, v, allowed, self.dropout, self.training,
-                                           need_weights)
+        out = scaled_dot_product_attention(q, k, v, allowed, self.dropout if self.training else 0.0,
+                                           need_weights=need_weights)
         out, weights = out if need_weights else (out, None)
         batch, _, length, _ = out.shape
         out = out.permute(0, 2, 1, 3).reshape(batch, length, self.d_model)  # concat heads

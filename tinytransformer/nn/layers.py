@@ -2,6 +2,7 @@
 import math
 
 import tinytensor as tt
+import tinytensor.nn.functional as F
 from tinytensor import Parameter
 
 from .init import normal_, uniform_, zero_row_
@@ -58,12 +59,7 @@ class Embedding(Module):
             zero_row_(self.weight, padding_idx)
 
     def forward(self, ids):
-        vectors = tt.take(self.weight, ids)          # ids.shape + (embedding_dim,)
-        if self.padding_idx is None:
-            return vectors
-        ids = ids.data if isinstance(ids, tt.Tensor) else tt.backend.xp_for(vectors.device).asarray(ids)
-        not_padding = tt.Tensor((ids != self.padding_idx)[..., None].astype(vectors.dtype))
-        return vectors * not_padding
+        return F.embedding(ids, self.weight, self.padding_idx)   # ids.shape + (embedding_dim,)
 
     def extra_repr(self):
         pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
@@ -80,7 +76,7 @@ class LayerNorm(Module):
         self.bias = Parameter(tt.zeros(normalized_shape))
 
     def forward(self, x):
-        return tt.layer_norm(x, self.weight, self.bias, self.eps)
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -106,7 +102,7 @@ class ReLU(Module):
 
 class GELU(Module):
     def forward(self, x):
-        return tt.gelu(x)
+        return F.gelu(x)
 
 
 class FeedForward(Module):

@@ -191,7 +191,9 @@ class Trainer:
 
     def loss(self, src, tgt, smoothing):
         logits = self.model(src, tgt[:, :-1])   # teacher forcing: predict each next token
-        return tt.cross_entropy(logits, tgt[:, 1:], ignore_index=PAD, label_smoothing=smoothing)
+        # torch's layout: classes on dim 1, so the (B, T, V) logits go in as (B*T, V) rows
+        return tt.cross_entropy(logits.flatten(0, 1), tgt[:, 1:].reshape(-1), ignore_index=PAD,
+                                label_smoothing=smoothing)
 
     def train_step(self, src, tgt):
         """One update; a NaN or infinite loss or gradient raises NonFiniteError

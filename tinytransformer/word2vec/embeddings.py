@@ -1,6 +1,7 @@
 """Word2VecEmbeddings: the two tables Word2Vec learns, as a Module (so
 parameters(), state_dict() and checkpoints work as for any model)."""
 import tinytensor as tt
+import tinytensor.nn.functional as F
 
 from ..nn import Module, Parameter, uniform_
 
@@ -34,7 +35,7 @@ class Word2VecEmbeddings(Module):
     def forward(self, positions, centres, noise):
         """(input rows of positions, output rows of centres, output rows of noise),
         each a leaf of shape ids.shape + (d,)."""
-        return tuple(tt.take(table, ids).detach().requires_grad_()
+        return tuple(F.embedding(ids, table).detach().requires_grad_()
                      for table, ids in ((self.input_vectors, positions),
                                         (self.output_vectors, centres),
                                         (self.output_vectors, noise)))

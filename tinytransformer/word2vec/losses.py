@@ -61,8 +61,8 @@ def cbow_loss(inputs, windows, centres, noise, centre_weights, noise_weights,
         h = h + h.detach() * (_as_constant(straight_through, h) - 1)
     positive = (h * centres).sum(axis=2)                                           # (N, G)
     negative = tt.matmul(h, noise.swapaxes(1, 2))                                  # (N, G, M)
-    return -(tt.log_sigmoid(positive) * _as_constant(centre_weights, h)).sum() \
-        - (tt.log_sigmoid(-negative) * _as_constant(noise_weights, h)).sum()
+    return -(tt.logsigmoid(positive) * _as_constant(centre_weights, h)).sum() \
+        - (tt.logsigmoid(-negative) * _as_constant(noise_weights, h)).sum()
 
 
 def skipgram_loss(inputs, windows, centres, noise, noise_weights):
@@ -83,5 +83,5 @@ def skipgram_loss(inputs, windows, centres, noise, noise_weights):
     positive = tt.matmul(inputs, centres.swapaxes(1, 2))                           # (N, P, G)
     negative = tt.matmul(inputs, noise.swapaxes(1, 2))                             # (N, P, M)
     windows = _as_constant(windows, inputs).swapaxes(1, 2)
-    return -(tt.log_sigmoid(positive) * windows).sum() \
-        - (tt.log_sigmoid(-negative) * _as_constant(noise_weights, inputs)).sum()
+    return -(tt.logsigmoid(positive) * windows).sum() \
+        - (tt.logsigmoid(-negative) * _as_constant(noise_weights, inputs)).sum()

@@ -21,7 +21,7 @@ def make_model(trained):
         for _ in range(60):
             src = rng.integers(4, VOCAB, (32, 6))
             tgt = np.concatenate([np.full((32, 1), BOS), src[:, ::-1], np.full((32, 1), EOS)], 1)
-            loss = tt.cross_entropy(model(src, tgt[:, :-1]), tgt[:, 1:])
+            loss = tt.cross_entropy(model(src, tgt[:, :-1]).flatten(0, 1), tgt[:, 1:].reshape(-1))
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

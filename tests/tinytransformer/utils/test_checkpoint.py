@@ -46,7 +46,7 @@ TARGETS = tt.tensor([[2, 3, 4, 5], [6, 7, 8, 9]])
 def train_step(model, optimizer, scheduler=None):
     device = model.out.weight.device
     optimizer.zero_grad()
-    tt.cross_entropy(model(IDS.to(device)), TARGETS.to(device)).backward()
+    tt.cross_entropy(model(IDS.to(device)).flatten(0, 1), TARGETS.to(device).reshape(-1)).backward()
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
