@@ -135,7 +135,8 @@ class EncoderLayer(Module):
     def forward(self, x, src_padding_mask=None):
         """x: (B, S, d); src_padding_mask: (B, S), True at padding."""
         def self_attention(h):
-            return self.dropout1(self.self_attn(h, h, h, key_padding_mask=src_padding_mask))
+            return self.dropout1(self.self_attn(h, h, h, key_padding_mask=src_padding_mask,
+                                                need_weights=False)[0])
 
         def feed_forward(h):
             return self.dropout2(self.feed_forward(h))
@@ -168,15 +169,15 @@ class DecoderLayer(Module):
 
         def self_attention(h):
             return self.dropout1(self.self_attn(
-                h, h, h, key_padding_mask=tgt_padding_mask, causal=True,
-                cache=None if cache is None else cache.setdefault("self", {})))
+                h, h, h, key_padding_mask=tgt_padding_mask, need_weights=False, is_causal=True,
+                cache=None if cache is None else cache.setdefault("self", {}))[0])
 
         def cross_attention(h):
-            out = self.cross_attn(h, memory, memory, key_padding_mask=memory_padding_mask,
-                                  need_weights=need_weights, static_kv=True,
-                                  cache=None if cache is None else cache.setdefault("cross", {}))
+            out, w = self.cross_attn(h, memory, memory, key_padding_mask=memory_padding_mask,
+                                     need_weights=need_weights, average_attn_weights=False,
+                                     static_kv=True,
+                                     cache=None if cache is None else cache.setdefault("cross", {}))
             if need_weights:
-                out, w = out
                 weights.append(w)
             return self.dropout2(out)
 

@@ -315,20 +315,22 @@ def test_multihead_attention_matches_torch(mask_kind, rng):
         kwargs_ours["attn_mask"] = blocked[0]
         kwargs_torch["attn_mask"] = torch.from_numpy(blocked[0])
     if mask_kind == "both_3d":
-        # ours: (B, L_q, L_k) shared by the heads; torch: (B * h, L_q, L_k), batch-major.
-        kwargs_ours["attn_mask"] = blocked
-        kwargs_torch["attn_mask"] = torch.from_numpy(blocked).repeat_interleave(N_HEADS, dim=0)
+        # torch's (B * h, L_q, L_k), batch-major, in both.
+        per_head = np.repeat(blocked, N_HEADS, axis=0)
+        kwargs_ours["attn_mask"] = per_head
+        kwargs_torch["attn_mask"] = torch.from_numpy(per_head)
 
     out_ref, weights_ref = reference(torch.from_numpy(query), torch.from_numpy(key),
                                      torch.from_numpy(value), need_weights=True,
                                      average_attn_weights=False, **kwargs_torch)
     out, weights = ours(tt.tensor(query), tt.tensor(key), tt.tensor(value), need_weights=True,
-                        **kwargs_ours)
+                        average_attn_weights=False, **kwargs_ours)
     assert weights.shape == (batch, N_HEADS, lq, lk) == tuple(weights_ref.shape)
     np.testing.assert_allclose(out.numpy(), out_ref.detach().numpy(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(weights.numpy(), weights_ref.detach().numpy(), rtol=RTOL,
                                atol=ATOL)
-    out_only = ours(tt.tensor(query), tt.tensor(key), tt.tensor(value), **kwargs_ours)
+    out_only, _ = ours(tt.tensor(query), tt.tensor(key), tt.tensor(value), need_weights=False,
+                       **kwargs_ours)
     np.testing.assert_allclose(out_only.numpy(), out_ref.detach().numpy(), rtol=RTOL, atol=ATOL)
 
 
@@ -342,19 +344,19 @@ def test_fully_masked_query_matches_torch_sdpa_path(rng):
     key_padding[1] = True
     out_ref, _ = reference(torch.from_numpy(query), torch.from_numpy(key), torch.from_numpy(key),
                            key_padding_mask=torch.from_numpy(key_padding), need_weights=False)
-    out = ours(tt.tensor(query), tt.tensor(key), tt.tensor(key), key_padding_mask=key_padding)
+    out, _ = ours(tt.tensor(query), tt.tensor(key), tt.tensor(key), key_padding_mask=key_padding)
     np.testing.assert_allclose(out.numpy(), out_ref.detach().numpy(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(out.numpy()[1], np.broadcast_to(
         reference.out_proj.bias.detach().numpy(), (3, D_MODEL)), rtol=RTOL, atol=ATOL)
 
 
 def test_multihead_attention_causal_matches_torch_is_causal(rng):
-    """Our causal=True vs torch's explicit causal attn_mask, in self-attention."""
+    """Our is_causal=True (without an attn_mask) vs torch's explicit causal attn_mask."""
     reference, ours = make_attention_pair()
     x = rng.standard_normal((2, 5, D_MODEL))
     out_ref, weights_ref = reference(*(torch.from_numpy(x),) * 3, attn_mask=torch_causal_mask(5),
                                      need_weights=True, average_attn_weights=False)
-    out, weights = ours(*(tt.tensor(x),) * 3, causal=True, need_weights=True)
+    out, weights = ours(*(tt.tensor(x),) * 3, is_causal=True, average_attn_weights=False)
     np.testing.assert_allclose(out.numpy(), out_ref.detach().numpy(), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(weights.numpy(), weights_ref.detach().numpy(), rtol=RTOL,
                                atol=ATOL)

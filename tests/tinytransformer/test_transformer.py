@@ -38,7 +38,7 @@ def test_multi_head_attention_matches_a_numpy_reference():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 8))
     pad = np.array([[False] * 5, [False, False, False, True, True]])
-    out = mha(tt.tensor(x), tt.tensor(x), tt.tensor(x), key_padding_mask=pad, causal=True).numpy()
+    out = mha(tt.tensor(x), tt.tensor(x), tt.tensor(x), key_padding_mask=pad, is_causal=True)[0].numpy()
 
     def project(linear, h):
         return h @ linear.weight.numpy().T + linear.bias.numpy()
@@ -61,19 +61,19 @@ def test_multi_head_attention_gradcheck(masks):
     pad = np.array([[False, False, True], [False, False, False]])
     blocked = np.array([[False, True, False], [False, False, False], [True, False, False]])
     options = {
-        "none": {}, "causal": {"causal": True}, "padding": {"key_padding_mask": pad},
+        "none": {}, "causal": {"is_causal": True}, "padding": {"key_padding_mask": pad},
         "attn_mask": {"attn_mask": blocked},
-        "all": {"causal": True, "key_padding_mask": pad, "attn_mask": blocked},
+        "all": {"is_causal": True, "key_padding_mask": pad, "attn_mask": blocked},
     }[masks]
-    inputs = [query, memory] + mha.parameters()
-    assert tt.gradcheck(lambda q, m, *params: mha(q, m, m, **options), inputs)
+    inputs = [query, memory] + list(mha.parameters())
+    assert tt.gradcheck(lambda q, m, *params: mha(q, m, m, **options)[0], inputs)
 
 
 def test_fully_masked_query_gives_zeros_not_nan():
     mha = tinytransformer.MultiHeadAttention(4, 2, bias=False)
     x = tt.randn(1, 3, 4)
     out, weights = mha(x, x, x, attn_mask=np.array([[True] * 3, [False] * 3, [False] * 3]),
-                       need_weights=True)
+                       need_weights=True, average_attn_weights=False)
     assert np.isfinite(out.numpy()).all()
     assert np.all(weights.numpy()[0, :, 0] == 0)
     np.testing.assert_allclose(weights.numpy()[0, :, 1:].sum(-1), 1, rtol=1e-6)
@@ -95,9 +95,9 @@ def test_encoder_and_decoder_layers_gradcheck(norm_first):
     x = tt.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
     memory = tt.tensor(rng.standard_normal((2, 4, 4)), requires_grad=True)
     src_pad = np.array([[False] * 4, [False, False, True, True]])
-    assert tt.gradcheck(lambda m, *p: enc(m, src_pad), [memory] + enc.parameters())
+    assert tt.gradcheck(lambda m, *p: enc(m, src_pad), [memory] + list(enc.parameters()))
     assert tt.gradcheck(lambda x, m, *p: dec(x, m, memory_padding_mask=src_pad),
-                        [x, memory] + dec.parameters())
+                        [x, memory] + list(dec.parameters()))
 
 
 @pytest.mark.parametrize("tie_output", [True, False])

@@ -34,7 +34,9 @@ def causal_mask(query_len, key_len=None):
 
 
 class MultiHeadAttention(Module):
-    """Multi-head attention (self or cross).
+    """Multi-head attention (self or cross), as torch.nn.MultiheadAttention with
+    batch_first=True (the default here; batch_first=False takes and gives
+    (length, batch, d_model) as torch's default does).
 
     Parameters: q_proj, k_proj, v_proj, out_proj, each Linear(d_model, d_model);
     weight (d_model, d_model) maps model vectors to the n_heads heads' queries,
@@ -43,12 +45,12 @@ class MultiHeadAttention(Module):
     in_proj_weight (3*d_model, d_model): split it in three to port weights.
     """
 
-    def __init__(self, d_model, n_heads, dropout=0.0, bias=True):
+    def __init__(self, d_model, n_heads, dropout=0.0, bias=True, batch_first=True):
         if d_model % n_heads:
             raise ValueError(f"MultiHeadAttention: d_model={d_model} is not divisible by "
                              f"n_heads={n_heads}")
         self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads
-        self.dropout = dropout
+        self.dropout, self.batch_first = dropout, batch_first
         self.q_proj = Linear(d_model, d_model, bias)
         self.k_proj = Linear(d_model, d_model, bias)
         self.v_proj = Linear(d_model, d_model, bias)
@@ -59,64 +61,93 @@ class MultiHeadAttention(Module):
         batch, length, _ = x.shape
         return x.reshape(batch, length, self.n_heads, self.d_k).permute(0, 2, 1, 3)
 
-    def forward(self, query, key, value, key_padding_mask=None, causal=False, attn_mask=None,
-                need_weights=False, cache=None, static_kv=False):
-        """query (batch, L_q, d_model), key and value (batch, L_k, d_model).
+    def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
+                attn_mask=None, average_attn_weights=True, is_causal=False, *, cache=None,
+                static_kv=False):
+        """query (batch, L, d_model), key and value (batch, S, d_model), in torch's
+        argument order. Returns (output (batch, L, d_model), weights): the
+        attention weights averaged over the heads (batch, L, S), or per head
+        (batch, n_heads, L, S) with average_attn_weights=False, or None with
+        need_weights=False (faster: pass it when the weights are not used).
 
-        key_padding_mask: boolean (batch, L_k), True at padding keys (ignored).
-        causal: query i sees only keys j <= i (the decoder's self-attention).
-        attn_mask: boolean (L_q, L_k) or (batch, L_q, L_k), True where NOT allowed.
-        (Both masks follow torch.nn.MultiheadAttention: True means "masked out".)
+        The masks follow torch.nn.MultiheadAttention (True means "masked out",
+        the opposite of F.scaled_dot_product_attention's attn_mask):
+        key_padding_mask (batch, S): True at padding keys, or float, added.
+        attn_mask (L, S) or (batch * n_heads, L, S): True where NOT allowed, or
+        float, added to the scores.
+        is_causal: query i sees only keys j <= i. torch takes it as a hint that
+        attn_mask is the causal mask; here, without an attn_mask, it builds that
+        mask itself (where torch raises), aligned to the last key so that it also
+        holds for the new queries of a cache.
         cache: a dict for incremental decoding. Self-attention (static_kv=False)
         appends this step's keys and values to the cached ones; cross-attention
         (static_kv=True) projects the encoder output once and reuses it.
-        Returns (batch, L_q, d_model), and the weights (batch, n_heads, L_q, L_k)
-        if need_weights.
+        The weights come from the fused attention: after dropout, as torch's,
+        but without a gradient.
         """
+        if not self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
         if query.shape[-1] != self.d_model or key.shape[-1] != self.d_model:
             raise ValueError(f"MultiHeadAttention(d_model={self.d_model}): got query "
                              f"{query.shape} and key {key.shape}")
-        q = self.split_heads(self.q_proj(query))              # (B, h, L_q, d_k)
+        q = self.split_heads(self.q_proj(query))              # (B, h, L, d_k)
         if cache is not None and static_kv and "k" in cache:
             k, v = cache["k"], cache["v"]
         else:
-            k = self.split_heads(self.k_proj(key))            # (B, h, L_k, d_k)
+            k = self.split_heads(self.k_proj(key))            # (B, h, S, d_k)
             v = self.split_heads(self.v_proj(value))
             if cache is not None and not static_kv and "k" in cache:
-                k = tt.concatenate([cache["k"], k], axis=2)
-                v = tt.concatenate([cache["v"], v], axis=2)
+                k = tt.cat([cache["k"], k], dim=2)
+                v = tt.cat([cache["v"], v], dim=2)
         if cache is not None:
             cache["k"], cache["v"] = k, v
 
-        allowed = self.allowed_positions(q.shape[2], k.shape[2], key_padding_mask, causal,
-                                         attn_mask)
-        out = scaled_dot_product_attention(q, k, v, allowed, self.dropout if self.training else 0.0,
-                                           need_weights=need_weights)
-        out, weights = out if need_weights else (out, None)
+        mask = self.attention_mask(q.shape[0], q.shape[2], k.shape[2], key_padding_mask,
+                                   attn_mask, is_causal, q.device)
+        out, weights = F.scaled_dot_product_attention(
+            q, k, v, mask, self.dropout if self.training else 0.0, need_weights=True)
         batch, _, length, _ = out.shape
         out = out.permute(0, 2, 1, 3).reshape(batch, length, self.d_model)  # concat heads
         out = self.out_proj(out)
-        return (out, weights) if need_weights else out
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        return out, weights.mean(dim=1) if average_attn_weights else weights
 
-    @staticmethod
-    def allowed_positions(query_len, key_len, key_padding_mask, causal, attn_mask):
-        """Combine the masks into one boolean array, True where attending is allowed,
-        shaped to broadcast against the scores (batch, n_heads, L_q, L_k)."""
-        allowed = None
+    def attention_mask(self, batch, query_len, key_len, key_padding_mask, attn_mask, is_causal,
+                       device):
+        """The masks as one attn_mask for F.scaled_dot_product_attention, shaped
+        to broadcast against the scores (batch, n_heads, L, S): boolean, True
+        where attending is allowed, when every mask is boolean; otherwise a
+        float mask to add (-inf where a boolean mask blocks)."""
+        def as_tensor(mask):
+            return mask.to(device) if isinstance(mask, tt.Tensor) else tt.tensor(mask, device=device)
+
+        blocked, added = [], []          # boolean "masked out" masks; float masks to add
         if key_padding_mask is not None:
-            pad = key_padding_mask.data if isinstance(key_padding_mask, tt.Tensor) else key_padding_mask
-            allowed = ~pad[:, None, None, :]                   # (B, 1, 1, L_k)
-        if causal:
-            tri = causal_mask(query_len, key_len)
-            allowed = tri if allowed is None else allowed & tri
+            pad = as_tensor(key_padding_mask)
+            (blocked if pad.dtype == tt.bool else added).append(pad.reshape(batch, 1, 1, key_len))
         if attn_mask is not None:
-            blocked = attn_mask.data if isinstance(attn_mask, tt.Tensor) else attn_mask
-            blocked = blocked[:, None] if blocked.ndim == 3 else blocked
-            allowed = ~blocked if allowed is None else allowed & ~blocked
-        if allowed is not None:
-            xp = tt.backend.get_array_module(allowed)
-            allowed = xp.asarray(allowed)
-        return allowed
+            mask = as_tensor(attn_mask)
+            if mask.ndim == 3:           # torch's (batch * n_heads, L, S), batch-major
+                mask = mask.reshape(batch, self.n_heads, query_len, key_len)
+            (blocked if mask.dtype == tt.bool else added).append(mask)
+        elif is_causal:
+            blocked.append(tt.tensor(~causal_mask(query_len, key_len), device=device))
+        if not blocked and not added:
+            return None
+        if not added:
+            allowed = ~blocked[0]
+            for b in blocked[1:]:
+                allowed = allowed & ~b
+            return allowed
+        total = added[0]
+        for a in added[1:]:
+            total = total + a
+        for b in blocked:
+            total = total.masked_fill(b, -math.inf)
+        return total
 
     def extra_repr(self):
         return f"d_model={self.d_model}, n_heads={self.n_heads}, dropout={self.dropout}"
@@ -142,7 +173,9 @@ class PositionalEncoding(Module):
             table = np.zeros((max_len, d_model), dtype=np.float32)
             table[:, 0::2] = np.sin(position * frequency)
             table[:, 1::2] = np.cos(position * frequency[: d_model // 2])
-            self.table = tt.tensor(table)   # a buffer: moves with .to(), is not trained
+            # A buffer: moves with .to(), is not trained; not saved in checkpoints either
+            # (persistent=False, as torch allows), since it follows from d_model and max_len.
+            self.register_buffer("table", tt.tensor(table), persistent=False)
 
     def forward(self, x, offset=0):
         """x: (batch, length, d_model); positions offset .. offset+length-1."""

@@ -10,6 +10,15 @@ assigned), so a subclass only has to assign them in `__init__`:
             self.out = Linear(8, 2)
         def forward(self, x):
             return self.out(self.hidden(x).relu())
+
+Tensors that are part of a module's state but not trained (running
+statistics, a constant table) are *buffers*: `self.register_buffer(name, t)`.
+`to()` moves them and `state_dict()` saves them, unless registered with
+persistent=False (a table that can be rebuilt from the settings).
+
+As in torch, parameters(), children(), modules() and buffers() are iterators
+(`next(model.parameters())` is the first parameter); wrap them in list() to
+count or index them.
 """
 import contextlib
 from collections import OrderedDict
@@ -19,7 +28,7 @@ import numpy as np
 import tinytensor as tt
 from tinytensor import Parameter, Tensor
 
-__all__ = ["Module", "ModuleList", "Sequential", "Parameter", "evaluating"]
+__all__ = ["Module", "ModuleList", "ModuleDict", "Sequential", "Parameter", "evaluating"]
 
 
 class Module:
@@ -38,7 +47,8 @@ class Module:
                 yield name, value
 
     def children(self):
-        return [child for _, child in self.named_children()]
+        for _, child in self.named_children():
+            yield child
 
     def named_modules(self, prefix=""):
         """This module and every descendant, with dotted names, depth first;
@@ -55,22 +65,76 @@ class Module:
                 stack.append((f"{name}.{child_name}" if name else child_name, child))
 
     def modules(self):
-        return [m for _, m in self.named_modules()]
+        for _, module in self.named_modules():
+            yield module
 
-    def named_parameters(self):
-        """(dotted name, Parameter) for every parameter, each shared one once."""
+    def named_parameters(self, prefix="", recurse=True):
+        """(dotted name, Parameter) for every parameter, each shared one once
+        (only this module's own with recurse=False)."""
         seen = set()
-        for prefix, module in self.named_modules():
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
             for name, value in vars(module).items():
                 if isinstance(value, Parameter) and id(value) not in seen:
                     seen.add(id(value))
-                    yield (f"{prefix}.{name}" if prefix else name), value
+                    yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
+    def parameters(self, recurse=True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
 
     def num_parameters(self):
         return sum(p.numel() for p in self.parameters())
+
+    # -- buffers ------------------------------------------------------------------
+    def register_buffer(self, name, tensor, persistent=True):
+        """Keep `tensor` as the attribute `name`: state that is not trained.
+        `to()` moves it; `state_dict()` saves it unless persistent=False.
+        Assigning the attribute later replaces the buffer's tensor."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: the name must be a non-empty string without '.', "
+                           f"got {name!r}")
+        buffers = self.__dict__.setdefault("_buffers", {})
+        if name not in buffers and hasattr(self, name):
+            raise KeyError(f"register_buffer: attribute {name!r} already exists on "
+                           f"{type(self).__name__}")
+        if tensor is not None and (not isinstance(tensor, Tensor) or isinstance(tensor, Parameter)):
+            raise TypeError(f"register_buffer: {name!r} must be a Tensor (not a Parameter) or "
+                            f"None, got {type(tensor).__name__}")
+        buffers[name] = persistent
+        setattr(self, name, tensor)
+
+    def named_buffers(self, prefix="", recurse=True):
+        """(dotted name, tensor) for every registered buffer that is not None."""
+        for name, tensor, _ in self._named_buffer_entries(prefix, recurse):
+            yield name, tensor
+
+    def buffers(self, recurse=True):
+        for _, tensor in self.named_buffers(recurse=recurse):
+            yield tensor
+
+    def _named_buffer_entries(self, prefix="", recurse=True):
+        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, persistent in module.__dict__.get("_buffers", {}).items():
+                tensor = getattr(module, name, None)
+                if tensor is not None:
+                    yield (f"{module_prefix}.{name}" if module_prefix else name), tensor, persistent
+
+    # -- the whole tree at once ----------------------------------------------------
+    def apply(self, fn):
+        """Call fn(module) on every child (recursively), then on this module, as
+        torch does (to initialise weights, say). Returns self."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad=True):
+        """Turn gradients of every parameter on or off (freeze a model). Returns self."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     # -- modes and devices --------------------------------------------------------
     def train(self, mode=True):
@@ -82,9 +146,11 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def zero_grad(self):
+    def zero_grad(self, set_to_none=True):
+        """Forget every parameter's gradient: None (the default, as torch), or zeros."""
         for p in self.parameters():
-            p.grad = None
+            if p.grad is not None:
+                p.grad = None if set_to_none else tt.zeros_like(p.grad)
 
     def to(self, device=None, dtype=None):
         """Move every parameter and buffer (any other floating tensor attribute) to
@@ -110,17 +176,34 @@ class Module:
     def float(self):
         return self.to(dtype=tt.float32)
 
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self):
+        return self.to("cuda")
+
     # -- saving and loading -----------------------------------------------------
+    def _state_tensors(self):
+        """{dotted name: tensor} of what state_dict() saves: every parameter (each
+        shared one once) and every persistent buffer."""
+        own = OrderedDict(self.named_parameters())
+        for name, tensor, persistent in self._named_buffer_entries():
+            if persistent:
+                own[name] = tensor
+        return own
+
     def state_dict(self):
-        """An ordered {dotted name: NumPy array} of every parameter (copies, on the host)."""
-        return OrderedDict((name, p.numpy().copy()) for name, p in self.named_parameters())
+        """An ordered {dotted name: NumPy array} of every parameter and persistent
+        buffer (copies, on the host)."""
+        return OrderedDict((name, t.numpy().copy()) for name, t in self._state_tensors().items())
 
     def load_state_dict(self, state, strict=True):
-        """Copy values from `state` into the parameters (on their device and dtype).
+        """Copy values from `state` into the parameters and persistent buffers (on
+        their device and dtype; a tensor keeps its identity).
 
         With strict=True, missing or unexpected names are an error; a shape
         mismatch is always an error. Returns (missing, unexpected) names."""
-        own = OrderedDict(self.named_parameters())
+        own = self._state_tensors()
         missing = [name for name in own if name not in state]
         unexpected = [name for name in state if name not in own]
         if strict and (missing or unexpected):
@@ -173,6 +256,56 @@ class ModuleList(Module):
 
     def __getitem__(self, i):
         return self._items[i]
+
+    def __len__(self):
+        return len(self._items)
+
+    def __iter__(self):
+        return iter(self._items)
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters belong to the parent (names are the keys,
+    in insertion order)."""
+
+    def __init__(self, modules=None):
+        self._items = OrderedDict()
+        if modules is not None:
+            self.update(modules)
+
+    def named_children(self):
+        yield from self._items.items()
+
+    def __setitem__(self, key, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {key!r} must be a Module, got {type(module).__name__}")
+        self._items[str(key)] = module
+
+    def update(self, modules):
+        items = modules.items() if hasattr(modules, "items") else modules
+        for key, module in items:
+            self[key] = module
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __delitem__(self, key):
+        del self._items[key]
+
+    def pop(self, key):
+        return self._items.pop(key)
+
+    def keys(self):
+        return self._items.keys()
+
+    def values(self):
+        return self._items.values()
+
+    def items(self):
+        return self._items.items()
+
+    def __contains__(self, key):
+        return key in self._items
 
     def __len__(self):
         return len(self._items)

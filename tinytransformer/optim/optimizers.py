@@ -12,7 +12,7 @@ The usual loop:
         loss = loss_fn(model(batch.x), batch.y)
         optimizer.zero_grad()
         loss.backward()
-        clip_grad_norm_(model.parameters(), 1.0)   # optional
+        clip_grad_norm_(model.parameters(), 1.0)   # optional (tinytransformer.nn.utils)
         optimizer.step()
 
 All the math is tinytensor operations under `no_grad()`: the update must not
@@ -26,7 +26,7 @@ import numpy as np
 import tinytensor as tt
 from tinytensor import Tensor
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 
 class Optimizer:
@@ -331,43 +331,3 @@ class AdamW(Adam):
     def _decay(self, p, g, lr, weight_decay):
         p.mul_(1 - lr * weight_decay)
         return g
-
-
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
-    """Scale the gradients so that their global norm is at most max_norm.
-
-    The norm is taken over all gradients together, as if they were one long
-    vector (parameters without a gradient are skipped). When it exceeds
-    max_norm, every gradient is multiplied by max_norm / (norm + 1e-6), which
-    keeps the update's direction and shortens it. Returns the norm before
-    clipping, as a Python float - worth logging: spikes show instability.
-
-    Each p.grad is replaced by a new tensor rather than scaled in place,
-    because after backward() several tensors may share one gradient array.
-    """
-    if isinstance(parameters, Tensor):
-        parameters = [parameters]
-    max_norm, norm_type = float(max_norm), float(norm_type)
-    params = [p for p in parameters if p.grad is not None]
-    if not params:
-        return 0.0
-    device = params[0].grad.device
-    with tt.no_grad():
-        # One norm per gradient, gathered on one device so the total costs one transfer.
-        if norm_type == math.inf:
-            norms = [p.grad.abs().max().to(device) for p in params]
-            total = norms[0]
-            for n in norms[1:]:
-                total = tt.maximum(total, n)
-        else:
-            total = sum((p.grad.abs() ** norm_type).sum().to(device) for p in params)
-            total = total ** (1.0 / norm_type)
-        total_norm = float(total.item())
-        if error_if_nonfinite and not math.isfinite(total_norm):
-            raise RuntimeError(f"clip_grad_norm_: the total norm of the gradients is {total_norm}; "
-                               "a NaN or Inf came out of backward (try tinytensor.detect_anomaly)")
-        clip_coef = max_norm / (total_norm + 1e-6)
-        if clip_coef < 1.0:
-            for p in params:
-                p.grad = p.grad * clip_coef
-    return total_norm

@@ -206,7 +206,7 @@ class Trainer:
             raise NonFiniteError(f"step {step}: the loss is {value}")
         self.optimizer.zero_grad()
         loss.backward()
-        norm = clip_grad_norm_(self.model.parameters(), self.config.clip)
+        norm = float(clip_grad_norm_(self.model.parameters(), self.config.clip))   # a 0-d tensor
         if not math.isfinite(norm):
             raise NonFiniteError(f"step {step}: the gradient norm is {norm}")
         self.optimizer.step()

@@ -73,14 +73,14 @@ def test_a_shared_parameter_is_counted_once():
     tied, untied = Tiny(tie=True), Tiny(tie=False)
     names = [name for name, _ in tied.named_parameters()]
     assert "out.weight" not in names and names.count("embed.weight") == 1
-    assert len(tied.parameters()) == len(untied.parameters()) - 1
+    assert len(list(tied.parameters())) == len(list(untied.parameters())) - 1
     assert tied.num_parameters() == untied.num_parameters() - 7 * 4
     assert tied.out.weight is tied.embed.weight
 
 
 def test_children_and_named_modules():
     model = Tiny()
-    assert model.children() == [model.embed, model.layers, model.out]
+    assert list(model.children()) == [model.embed, model.layers, model.out]
     assert list(model.layers.children()) == [model.layers[0], model.layers[1]]
     names = [name for name, _ in model.named_modules()]
     assert names[:4] == ["", "embed", "layers", "layers.0"]
@@ -190,10 +190,10 @@ def test_load_state_dict_non_strict_returns_missing_and_unexpected():
 
 def test_to_cpu_keeps_parameter_identity():
     model = Tiny()
-    before = model.parameters()
+    before = list(model.parameters())
     model(IDS).sum().backward()
     assert model.to("cpu") is model
-    after = model.parameters()
+    after = list(model.parameters())
     assert all(a is b for a, b in zip(before, after)) and len(before) == len(after)
     assert all(p.device == "cpu" and p.grad.device == "cpu" for p in after)
     with pytest.raises(ValueError, match="unknown device"):
@@ -207,7 +207,7 @@ def test_linear_gradients(bias, shape):
     tt.manual_seed(0)
     layer = to_float64(Linear(3, 2, bias=bias))
     x = randn64(*shape)
-    params = layer.parameters()
+    params = list(layer.parameters())
     assert len(params) == (2 if bias else 1)
     assert gradcheck(lambda x, *ps: layer(x), [x, *params])
     assert layer(x).shape == shape[:-1] + (2,)
@@ -268,7 +268,7 @@ def test_feed_forward_gradients():
     tt.manual_seed(0)
     ffn = to_float64(FeedForward(3, 5, dropout=0.0))
     x = randn64(2, 2, 3)
-    params = ffn.parameters()
+    params = list(ffn.parameters())
     assert len(params) == 4
     assert gradcheck(lambda x, *ps: ffn(x), [x, *params])
 
@@ -326,7 +326,7 @@ def test_a_shared_module_is_listed_once():
     shared = tinytransformer.Linear(2, 2)
     model = tinytransformer.Sequential(shared, tinytransformer.ReLU(), shared)
     assert [name for name, _ in model.named_modules()] == ["", "0", "1"]
-    assert len(model.parameters()) == 2
+    assert len(list(model.parameters())) == 2
 
 
 def test_evaluating_restores_the_mode_even_after_an_error():

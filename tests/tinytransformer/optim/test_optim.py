@@ -314,7 +314,8 @@ def test_clip_grad_norm_scales_to_max_norm_and_returns_the_old_norm():
     a, b, no_grad = with_grad([3.0, 4.0]), with_grad([12.0]), tt.Parameter(tt.ones(2))
     old_grad = a.grad
     total = clip_grad_norm_([a, b, no_grad], max_norm=1.0)
-    assert isinstance(total, float) and total == pytest.approx(13.0)
+    assert isinstance(total, tt.Tensor) and total.shape == ()      # a 0-d tensor, as torch
+    assert float(total) == pytest.approx(13.0)
     scale = 1.0 / (13.0 + 1e-6)
     assert_allclose(a.grad.numpy(), [3 * scale, 4 * scale], rtol=1e-6)
     assert_allclose(b.grad.numpy(), [12 * scale], rtol=1e-6)
@@ -327,7 +328,7 @@ def test_clip_grad_norm_scales_to_max_norm_and_returns_the_old_norm():
 def test_clip_grad_norm_leaves_small_gradients_alone():
     a = with_grad([0.3, 0.4])
     before = a.grad
-    assert clip_grad_norm_([a], max_norm=1.0) == pytest.approx(0.5)
+    assert float(clip_grad_norm_([a], max_norm=1.0)) == pytest.approx(0.5)
     assert a.grad is before
 
 
@@ -338,7 +339,7 @@ def test_clip_grad_norm_with_gradient_arrays_shared_between_parameters():
     x, y = tt.Parameter(tt.zeros(2)), tt.Parameter(tt.zeros(2))
     (x + y).sum().backward()
     total = clip_grad_norm_([x, y], max_norm=1.0)
-    assert total == pytest.approx(2.0)
+    assert float(total) == pytest.approx(2.0)
     expected = np.ones(2) / (2.0 + 1e-6)
     assert_allclose(x.grad.numpy(), expected, rtol=1e-6)
     assert_allclose(y.grad.numpy(), expected, rtol=1e-6)
@@ -346,8 +347,8 @@ def test_clip_grad_norm_with_gradient_arrays_shared_between_parameters():
 
 def test_clip_grad_norm_inf_norm_and_edge_cases():
     a = with_grad([-7.0, 2.0])
-    assert clip_grad_norm_(a, max_norm=100.0, norm_type=math.inf) == pytest.approx(7.0)
-    assert clip_grad_norm_([tt.Parameter(tt.ones(2))], max_norm=1.0) == 0.0
+    assert float(clip_grad_norm_(a, max_norm=100.0, norm_type=math.inf)) == pytest.approx(7.0)
+    assert float(clip_grad_norm_([tt.Parameter(tt.ones(2))], max_norm=1.0)) == 0.0
     bad = with_grad([float("nan"), 1.0])
     with pytest.raises(RuntimeError, match="NaN or Inf"):
         clip_grad_norm_([bad], 1.0, error_if_nonfinite=True)
