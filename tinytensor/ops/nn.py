@@ -34,6 +34,10 @@ __all__ = ["softmax", "log_softmax", "erf", "gelu", "cross_entropy", "layer_norm
            "mse_loss", "logsigmoid", "binary_cross_entropy_with_logits",
            "scaled_dot_product_attention"]
 
+# In torch's losses, the positional slots after the inputs (and weight) belong to the
+# deprecated size_average and reduce; here everything after them is keyword-only
+# (reduction=, ignore_index=, ...), so a positional value fails instead of meaning
+# something else.
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -654,7 +658,7 @@ def as_target(target, input):
 
 
 @register
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, *, reduction="mean"):
     """Mean squared error (input - target)^2."""
     target = as_target(target, input)
     check_same_shape("mse_loss", input, target)
@@ -663,7 +667,7 @@ def mse_loss(input, target, reduction="mean"):
 
 
 @register
-def l1_loss(input, target, reduction="mean"):
+def l1_loss(input, target, *, reduction="mean"):
     """Mean absolute error |input - target|."""
     target = as_target(target, input)
     check_same_shape("l1_loss", input, target)
@@ -692,7 +696,7 @@ def logsigmoid(input):
 
 
 @register
-def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+def binary_cross_entropy(input, target, weight=None, *, reduction="mean"):
     """-w (t log(x) + (1 - t) log(1 - x)) for probabilities x; each log is
     clamped at -100, as torch does, so x = 0 or 1 gives a finite loss."""
     target = as_target(target, input)
@@ -704,7 +708,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
 
 
 @register
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",
+def binary_cross_entropy_with_logits(input, target, weight=None, *, reduction="mean",
                                      pos_weight=None):
     """-w (pw t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))) from the logits x,
     without overflow (log(1 - sigmoid(x)) = log_sigmoid(x) - x). pos_weight
