@@ -23,7 +23,6 @@ import importlib.util
 import pathlib
 import signal
 import sys
-import threading
 import time
 import warnings
 
@@ -212,18 +211,13 @@ def on_sigterm(signum, frame):
 def main(argv=None):
     args = parse_args(argv)
     # Warnings (say, skipped lines of a data file) as one line each, like the errors.
-    show_warning, sigterm = warnings.showwarning, signal.getsignal(signal.SIGTERM)
+    show_warning = warnings.showwarning
     warnings.showwarning = lambda message, *_, **__: print(f"{PROGRAM}: warning: {message}",
                                                            file=sys.stderr, flush=True)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    if in_main_thread and sigterm is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, on_sigterm)
     try:
         return run_main(args)
     finally:
         warnings.showwarning = show_warning
-        if in_main_thread and sigterm is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, sigterm)
 
 
 def run_main(args):
@@ -331,4 +325,13 @@ def report(args, trainer, data, out, plots):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # SIGTERM (kill, timeout, a batch scheduler) ends the program as Ctrl-C does: outside the
+    # training loop at once, inside it at the next step, after saving (the loop's own handler).
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        sys.exit(main())
+    except Terminated:              # after main() returned, before the program ended
+        sys.exit(143)
+    except KeyboardInterrupt:
+        sys.exit(130)
