@@ -282,20 +282,23 @@ def test_run_folder_errors(tmp_path):
 
 def test_stop_signals_defer_the_first_signal_and_act_on_the_second():
     from tinytransformer.translation.runs import StopSignals
-    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    with StopSignals() as stop:
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.01)                            # the handler runs in this thread, here
-        assert stop.requested == signal.SIGTERM and stop.name == "SIGTERM"
-        with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.01)
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
-    # An ignored SIGINT (a job in the background of a shell, nohup) stays ignored.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Python's own SIGINT handler, even where pytest itself was started with SIGINT ignored
+    # (in the background of a shell).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
         with StopSignals() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.01)                        # the handler runs in this thread, here
+            assert stop.requested == signal.SIGTERM and stop.name == "SIGTERM"
+            with pytest.raises(KeyboardInterrupt, match="second SIGINT"):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+        # An ignored SIGINT (a job in the background of a shell, nohup) stays ignored.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with StopSignals():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
             assert signal.getsignal(signal.SIGTERM) is not before[1]
     finally:
-        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGINT, inherited)
