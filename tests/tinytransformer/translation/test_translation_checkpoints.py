@@ -1,10 +1,8 @@
 """Loading a translator checkpoint checks it against itself: every malformed file is one
 CheckpointError with one clear line, in Translator.load and in translate.py, and only
 the arrays the model uses are read."""
-import importlib.util
 import io
 import json
-import pathlib
 import time
 import zipfile
 
@@ -16,17 +14,10 @@ from tinytransformer import Transformer
 from tinytransformer.data import Vocab
 from tinytransformer.translation import Translator, tokenize
 from tinytransformer.utils.checkpoint import CheckpointError
+from translation_processes import load_example
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 SENTENCES = [("我有苹果。", "I have an apple."), ("他喜欢猫。", "He likes cats."),
              ("好久不见。", "Long time no see.")]
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

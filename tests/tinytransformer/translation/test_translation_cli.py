@@ -1,8 +1,6 @@
 """The example programs as a user meets them: train_translate.py checks its inputs
 before the first step and says what is wrong in one line; translate.py gives one
 output line per input line, whatever the lines hold."""
-import importlib.util
-import pathlib
 import re
 
 import numpy as np
@@ -14,17 +12,10 @@ from tinytransformer.data import Vocab
 from tinytransformer.translation import (LongSentenceWarning, TrainConfig, Trainer, Translator,
                                          builtin_splits, tokenize)
 from tinytransformer.translation.translator import split_tokens
+from translation_processes import load_example
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 SMALL = ["--d-model", "16", "--d-ff", "32", "--layers", "1", "--heads", "2", "--batch-tokens",
          "300", "--no-progress", "--no-plots"]
-
-
-def load_example(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

@@ -1,15 +1,13 @@
 """The translator and its trainer: training, checkpoints, resume, what a run checks first."""
 import dataclasses
-import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
 from tinytransformer.translation import (TrainConfig, Trainer, TrainingError, Translator,
                                          builtin_splits)
+from translation_processes import load_example
 
-ROOT = pathlib.Path(__file__).resolve().parents[3]
 OPTIONS = TrainConfig(d_model=16, n_heads=2, n_layers=1, d_ff=32, dropout=0.1, batch_tokens=300,
                       warmup=20, lr_factor=2.0, label_smoothing=0.1, clip=1.0, steps=6,
                       eval_every=100, min_freq=1, seed=3, device="cpu", max_len=40)
@@ -73,10 +71,7 @@ def test_a_corrupted_checkpoint_gives_a_clear_error(tmp_path, data):
 
 # -- what is checked before the first step ---------------------------------------------------
 def test_train_config_defaults_are_the_examples():
-    spec = importlib.util.spec_from_file_location("train_translate", ROOT / "examples" / "train_translate.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    assert example.DEFAULTS == TrainConfig().to_dict()
+    assert load_example("train_translate").DEFAULTS == TrainConfig().to_dict()
     assert [f.name for f in dataclasses.fields(TrainConfig)] == list(OPTIONS.to_dict())
     assert TrainConfig.from_dict(OPTIONS.to_dict()) == OPTIONS
     with pytest.raises(ValueError, match="unknown fields"):

@@ -1,4 +1,5 @@
-"""Starting child processes from the translation tests, so that they always end.
+"""Helpers of the translation tests: the example programs as modules, and child processes
+that always end.
 
 Every child starts with the default SIGINT disposition (a pytest started in the
 background of a non-interactive shell hands its children SIGINT *ignored*, and
@@ -6,6 +7,7 @@ then Ctrl-C could not reach them), with no stdin unless one is given (pytest
 may have none, or a terminal), this checkout first on its path, and is killed
 at its timeout. `Children` ends every process it started.
 """
+import importlib.util
 import os
 import pathlib
 import signal
@@ -13,6 +15,14 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+def load_example(name):
+    """examples/<name>.py as a module, to call its main() in this process."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def default_sigint():
