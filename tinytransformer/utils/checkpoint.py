@@ -343,13 +343,16 @@ class CheckpointReader:
 
     # -- a model's and an optimizer's arrays -----------------------------------------
     def read_model_state(self, model=None):
-        """{name: array} of the model's parameters, each checked against the
-        parameter (present, same shape, float); the file may hold no model
+        """{name: array} of what the model's state_dict() holds (parameters and
+        persistent buffers), each checked against the model's tensor (present,
+        same shape; a parameter float and finite); the file may hold no model
         weights the model lacks. Without a model: every model.* array."""
         saved = [name[len("model."):] for name in self.names("model.")]
         if model is None:
             return OrderedDict((name, self.read("model." + name)) for name in saved)
-        own = OrderedDict(model.named_parameters())
+        parameters = dict(model.named_parameters())
+        # What state_dict() saves: the parameters and the persistent buffers.
+        own = model._state_tensors() if hasattr(model, "_state_tensors") else OrderedDict(parameters)
         missing = [name for name in own if name not in set(saved)]
         unexpected = [name for name in saved if name not in own]
         if missing or unexpected:
@@ -359,8 +362,8 @@ class CheckpointReader:
                                   f"{' ...' if len(unexpected) > 5 else ''}")
         state = OrderedDict()
         for name, p in own.items():
-            state[name] = self.read("model." + name, shape=p.shape, float_only=True)
-            if not np.isfinite(state[name]).all():
+            state[name] = self.read("model." + name, shape=p.shape, float_only=name in parameters)
+            if state[name].dtype.kind == "f" and not np.isfinite(state[name]).all():
                 raise CheckpointError(f"{self.path}: model.{name} holds NaN or infinite values")
         return state
 

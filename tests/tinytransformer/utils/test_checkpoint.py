@@ -245,6 +245,23 @@ def test_a_model_weight_is_checked_against_the_model(tmp_path):
         load_checkpoint(path, Net(), AdamW(Net().out.parameters()))
 
 
+def test_persistent_buffers_are_saved_and_checked_like_weights(tmp_path):
+    class Counted(Net):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("seen", tt.tensor(np.arange(3, dtype=np.int64)))
+
+    model = Counted()
+    save_checkpoint(tmp_path / "ckpt.npz", model)
+    fresh = Counted()
+    fresh.seen.data = np.zeros(3, dtype=np.int64)
+    load_checkpoint(tmp_path / "ckpt.npz", fresh)
+    assert fresh.seen.numpy().tolist() == [0, 1, 2]        # an integer buffer is fine
+    with pytest.raises(CheckpointError, match="missing weights \\['seen'\\]"):
+        save_checkpoint(tmp_path / "plain.npz", Net())
+        load_checkpoint(tmp_path / "plain.npz", Counted())
+
+
 # -- atomicity ---------------------------------------------------------------------------------
 def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.npz"
