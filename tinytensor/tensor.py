@@ -164,6 +164,8 @@ def _scalar_like(value, reference):
     """A Python number as a tensor of the reference's dtype: no silent upcast.
     (Operations that promote, like add, convert their operands first: promote.)"""
     dtype = result_type(reference, value) if reference.dtype.kind in "bui" else reference.dtype
+    if type(reference._data) is np.ndarray:  # the common case, without as_array's checks
+        return Tensor._wrap(np.asarray(value, dtype=dtype))
     return Tensor(backend.xp_for(reference.device).asarray(value, dtype=dtype))
 
 
@@ -205,6 +207,14 @@ class Tensor:
     _base = None               # for a view: the tensor whose memory it shares (torch's _base)
     _view_index = None         # for a view picked from _base by an index: that index
     _base_grad_fn = None       # for a view: _base's grad_fn when the view was made
+    # Defaults shared by every tensor until one sets its own (saves each
+    # operation's output setting them: see _wrap).
+    grad = None
+    grad_fn = None             # the Function that made this tensor (None: a leaf)
+    name = None
+    _requires_grad = False
+    _retains_grad = False
+    _hooks = ()                # register_hook gives a tensor a list of its own
 
     def __init__(self, data, requires_grad=False, dtype=None, device=None, name=None):
         self._data = as_array(data, dtype, device)
@@ -222,9 +232,8 @@ class Tensor:
         """A tensor around `array`, which is already a backend array: how every
         operation makes its output, without as_array's conversions."""
         out = Tensor.__new__(Tensor)
-        out._data, out.grad, out.grad_fn, out.name = array, None, None, None
-        out._requires_grad, out._retains_grad, out._hooks = False, False, []
-        out._versions = [0]
+        out._data = array
+        out._versions = [0]  # everything else keeps the class's defaults
         return out
 
     # ------------------------------------------------------------------------
@@ -425,6 +434,8 @@ class Tensor:
         return value replaces the gradient. Returns a handle with `.remove()`."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if type(self._hooks) is not list:
+            self._hooks = []
         self._hooks.append(hook)
         hooks = self._hooks
 

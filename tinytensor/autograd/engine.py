@@ -118,27 +118,48 @@ class Function:
     saves_inputs = True
 
     def __call__(self, *inputs):
-        inputs = as_tensors(inputs, type(self).__name__)
-        y = self.forward(*[x._data for x in inputs])
+        # The common case, kept cheap: every input already a tensor, all of one
+        # array type (one device). Anything else goes through as_tensors.
+        arrays, kind = [], None
+        for x in inputs:
+            if not isinstance(x, Tensor) or (kind is not None and type(x._data) is not kind):
+                inputs = as_tensors(inputs, type(self).__name__)
+                arrays = [x._data for x in inputs]
+                break
+            kind = type(x._data)
+            arrays.append(x._data)
+        y = self.forward(*arrays)
         if _Mode.detect_anomaly:
             _check_finite(y, "forward", self, inputs)
         out = Tensor._wrap(y)
         if getattr(y, "base", None) is not None:
             _share_memory_record(self, out, y, inputs)
-        if _Mode.grad_enabled and y.dtype.kind == "f" and any(x._requires_grad for x in inputs):
-            for x in inputs:
-                if x._base is not None and x._base.grad_fn is not x._base_grad_fn:
-                    _refresh_view(x)
+        if not _Mode.grad_enabled or y.dtype.kind != "f":
+            return out
+        # Where each input's gradient goes, and whether any goes anywhere.
+        next_functions, generation, requires_grad = [], 0, False
+        for x in inputs:
+            if x._base is not None and x._base.grad_fn is not x._base_grad_fn:
+                _refresh_view(x)
+            fn = x.grad_fn
+            if fn is not None:
+                next_functions.append(fn)
+                if fn.generation > generation:
+                    generation = fn.generation
+            else:
+                next_functions.append(x if x._requires_grad else None)
+            requires_grad = requires_grad or x._requires_grad
+        if requires_grad:
             out._requires_grad = True
             out.grad_fn = self
             self.inputs = inputs
-            self.next_functions = [x.grad_fn if x.grad_fn is not None else
-                                   (x if x._requires_grad else None) for x in inputs]
+            self.next_functions = next_functions
             if self.saves_inputs:
                 self.saved_versions = [x._versions[0] for x in inputs]
-            self._set_output(out)
+            self._output = weakref.ref(out)
+            self._output_version = out._versions[0]
             # One more than any input's Function: backward visits the larger generations first.
-            self.generation = 1 + max(x.grad_fn.generation if x.grad_fn else 0 for x in inputs)
+            self.generation = 1 + generation
         return out
 
     def forward(self, *arrays):
@@ -175,6 +196,12 @@ class Function:
 
     def check_saved(self):
         """Raise if an input that backward reads was changed in place since forward."""
+        if type(self).saved_inputs is Function.saved_inputs:  # all of them: one pass
+            for x, version in zip(self.inputs, self.saved_versions):
+                if x._versions[0] != version:
+                    break
+            else:
+                return
         for i in self.saved_inputs():
             x = self.inputs[i]
             if x._versions[0] != self.saved_versions[i]:
@@ -275,12 +302,16 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
         while heap:
             fn = heapq.heappop(heap)[2]
             output, grad = pending.pop(fn)
-            _check_graph_kept(fn)
-            grad = _apply_hooks(output, grad)
-            _keep_retained_grad(output, grad, create_graph)
-            if id(output) in wanted:
+            if fn.inputs is None:
+                _check_graph_kept(fn)
+            if output._hooks:
+                grad = _apply_hooks(output, grad)
+            if output._retains_grad:
+                _keep_retained_grad(output, grad, create_graph)
+            if wanted and id(output) in wanted:
                 results[id(output)] = [output, grad]
-            _check_twice_differentiable(fn, create_graph)
+            if create_graph:
+                _check_twice_differentiable(fn, create_graph)
             for edge, x, gx in _input_grads(fn, grad):
                 send(edge, x, gx)
             if not retain_graph:
@@ -343,20 +374,23 @@ def _input_grads(fn, grad):
     """
     if fn.saves_inputs:
         fn.check_saved()
-    anomaly, _Mode.detect_anomaly = _Mode.detect_anomaly, False
-    try:  # anomaly mode checks what fn's backward returns, naming fn, not each step inside
+    if _Mode.detect_anomaly:
+        _Mode.detect_anomaly = False
+        try:  # anomaly mode checks what fn's backward returns, naming fn, not each step inside
+            input_grads = fn.backward(grad)
+        finally:
+            _Mode.detect_anomaly = True
+    else:
         input_grads = fn.backward(grad)
-    finally:
-        _Mode.detect_anomaly = anomaly
-    if not isinstance(input_grads, tuple):
+    if type(input_grads) is not tuple:
         input_grads = (input_grads,)
     fitted = []
     for edge, x, gx in zip(fn.next_functions, fn.inputs, input_grads):
         if gx is None or edge is None:
             continue
-        if gx.shape != x.shape:
+        if gx._data.shape != x._data.shape:
             gx = gx.sum_to_size(x.shape)
-        if gx.dtype != x.dtype:
+        if gx._data.dtype != x._data.dtype:
             gx = gx.to(x.dtype)
         if _Mode.detect_anomaly:
             _check_finite(gx._data, "backward", fn, fn.inputs)
