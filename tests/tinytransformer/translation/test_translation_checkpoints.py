@@ -210,3 +210,12 @@ def test_translate_cli_prints_each_checkpoint_error_as_one_line(good, tmp_path, 
         lines = captured.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("translate.py: "), captured.err
         assert str(path) in lines[0] and captured.out == ""
+
+
+@pytest.mark.parametrize("share, tie, learned", [(False, True, False), (True, True, False),
+                                                 (False, False, True), (True, False, True)])
+def test_the_config_counts_the_parameters_before_anything_is_built(share, tie, learned):
+    """Translator.load compares this count with the file's size before building the model."""
+    model = Transformer(9, 9, d_model=8, n_heads=2, n_layers=2, d_ff=12, max_len=10,
+                        share_embeddings=share, tie_output=tie, learned_positions=learned)
+    assert model.config.num_parameters() == model.num_parameters()
