@@ -322,9 +322,7 @@ class Transformer(Module):
         """Decoder output (B, T, d) -> logits over the target vocabulary (B, T, V)."""
         if not self.tie_output:
             return self.output(h)
-        batch, length, d = h.shape
-        logits = h.reshape(batch * length, d) @ self.tgt_embed.weight.T + self.output_bias
-        return logits.reshape(batch, length, -1)
+        return tt.nn.functional.linear(h, self.tgt_embed.weight, self.output_bias)
 
     def forward(self, src_ids, tgt_in_ids):
         """Teacher forcing: logits (B, T, V) for every target position at once,

@@ -107,6 +107,9 @@ CASES = [
     Case("scaled_dot_product_attention", "need_weights_after_dropout", (2, 3, 4), (2, 4, 4),
          (2, 4, 3), dropout_p=0.4, need_weights=True, seed=1),
     Case("embedding", "repeated_ids", np.array([[0, 2, 0], [4, 0, 1]]), (5, 3)),
+    Case("linear", "3d_input_bias", (2, 3, 4), (5, 4), (5,)),
+    Case("linear", "2d_no_bias", (3, 4), (2, 4)),
+    Case("linear", "1d_input", (4,), (3, 4), (3,)),
 ]
 PARAMS = [pytest.param(case, id=f"{case.op}-{case.id}") for case in CASES]
 

@@ -25,6 +25,7 @@ from ..dims import dim_aliases, normalize_dim
 from ..tensor import Tensor
 from . import register
 from .elementwise import abs, cast, clip, constant, exp, log, sigmoid, tanh, where
+from .linalg import matmul
 from .reduction import mean, sum
 from .shape import reshape, swapaxes
 
@@ -900,20 +901,53 @@ def check_embedding_args(input, weight):
     return ids
 
 
+class Linear(Function):
+    """x W^T + b in one step (fused): one matrix product, the bias added in place.
+
+    forward:  y = x @ W^T + b        x (N, in), W (out, in), b (out,) -> y (N, out)
+    backward: dx = gy @ W,  dW = gy^T @ x,  db = sum(gy) over the rows
+
+    dW comes out (out, in) and contiguous, like W (the composed version
+    computes x^T @ gy and transposes it back, which costs a copy). The backward
+    is made of matmul and sum, so it is differentiable again.
+    """
+
+    def saved_inputs(self):
+        """x is read for dW, W for dx; the bias's value is never needed."""
+        x_needed, w_needed = (edge is not None for edge in self.next_functions[:2])
+        return [i for i, needed in ((0, w_needed), (1, x_needed)) if needed]
+
+    def forward(self, x, weight, bias=None):
+        y = backend.get_array_module(x).matmul(x, weight.T)
+        if bias is not None:
+            y += bias
+        return y
+
+    def backward(self, gy):
+        x, weight = self.inputs[:2]
+        needed = self.needs_input_grad
+        gx = matmul(gy, weight) if needed[0] else None
+        gw = matmul(swapaxes(gy, 0, 1), x) if needed[1] else None
+        gb = sum(gy, 0) if len(needed) == 3 and needed[2] else None
+        return gx, gw, gb
+
+
 @register
 def linear(input, weight, bias=None):
     """input @ weight^T + bias, weight (out_features, in_features), as
-    torch.nn.functional.linear."""
+    torch.nn.functional.linear (tt.reference.linear is the same, composed)."""
     if weight.ndim != 2 or input.shape[-1:] != weight.shape[1:]:
         raise ValueError(f"linear: input of shape {input.shape} needs a weight of shape "
                          f"(out_features, {input.shape[-1] if input.ndim else '?'}), got "
                          f"{weight.shape}")
     # One 2-D matrix product over all leading dims is much faster than a batched one.
-    flat = reshape(input, (-1, weight.shape[1])) if input.ndim > 2 else input
-    y = flat @ swapaxes(weight, 0, 1)
-    if bias is not None:
-        y = y + bias
-    return reshape(y, input.shape[:-1] + (weight.shape[0],)) if input.ndim > 2 else y
+    flat = reshape(input, (-1, weight.shape[1])) if input.ndim != 2 else input
+    if bias is None or bias.shape != weight.shape[:1]:
+        y = Linear()(flat, weight)
+        y = y if bias is None else y + bias  # a bias that broadcasts otherwise, as torch's
+    else:
+        y = Linear()(flat, weight, bias)
+    return reshape(y, input.shape[:-1] + (weight.shape[0],)) if input.ndim != 2 else y
 
 
 def one_hot(tensor, num_classes=-1):

@@ -26,7 +26,7 @@ from .nn import (check_attention_args, check_cross_entropy_args, check_embedding
 from .reduction import mean, sum, var
 from .shape import reshape, swapaxes
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm",
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "linear",
            "scaled_dot_product_attention", "embedding"]
 
 
@@ -127,6 +127,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     weights = dropout(softmax(scores, dim=-1), dropout_p)
     out = matmul(weights, value)
     return (out, weights.detach()) if need_weights else out
+
+
+def linear(input, weight, bias=None):
+    """input @ weight^T + bias, the matrix product over the last dim (the fused
+    tt.linear computes it in one step, and dW without a transpose)."""
+    y = matmul(input, swapaxes(weight, 0, 1))
+    return y if bias is None else y + bias
 
 
 def embedding(input, weight, padding_idx=None):
