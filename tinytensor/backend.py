@@ -4,6 +4,8 @@ This is the only module that imports cupy. Every operation asks it for the
 array module (`xp`) of a device and writes its math against that, so the same
 code runs on either device.
 """
+import math
+
 import numpy as np
 
 try:  # CuPy is optional: `pip install "tinytensor[gpu]"`.
@@ -149,6 +151,24 @@ class _CpuGenerator:
     def standard_normal(self, shape, dtype="float64"):
         return self._rng.standard_normal(shape, dtype=dtype)
 
+    def keep_mask(self, shape, p):
+        """Dropout's mask: a boolean array, each element True with probability 1 - p.
+
+        Think of each element's uniform number as u = (b + v) / 256, b a random
+        byte and v uniform in [0, 1); the element is dropped when u < p. Only b
+        is drawn for every element (a quarter of the random bits of a float32):
+        b below floor(256 p) is dropped, above it kept, and only the elements
+        whose b is exactly floor(256 p) (one in 256) draw v. So the probability
+        is p itself, not p rounded to a multiple of 1/256."""
+        n = math.prod(shape)
+        level = 256 * p
+        whole = int(level)
+        raw = self._rng.bit_generator.random_raw(-(-n // 8)).view(np.uint8)[:n]
+        keep = raw > whole
+        edge = np.flatnonzero(raw == whole)
+        keep[edge] = self._rng.random(len(edge)) >= level - whole
+        return keep.reshape(shape)
+
     def integers(self, low, high, shape, dtype="int64"):
         return self._rng.integers(low, high, shape, dtype=dtype)
 
@@ -185,6 +205,10 @@ class _CudaGenerator:
 
     def standard_normal(self, shape, dtype="float64"):
         return self._next(shape).standard_normal(shape, dtype=dtype)
+
+    def keep_mask(self, shape, p):
+        """Dropout's mask: True with probability 1 - p (a float32 draw each)."""
+        return self.random(shape, dtype="float32") >= p
 
     def integers(self, low, high, shape, dtype="int64"):
         return self._next(shape).integers(low, high, shape, dtype=dtype)

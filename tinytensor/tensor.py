@@ -180,6 +180,8 @@ def promote(op_name, *operands):
             if isinstance(b, Tensor):
                 if a._data.dtype == b._data.dtype:
                     return operands
+                if b._data.dtype == bool and a._data.dtype.kind == "f":
+                    return operands  # a mask: NumPy keeps a's dtype without a converted copy
             elif (type(b) is float or type(b) is int) and a._data.dtype.kind == "f":
                 return operands  # as_tensors gives the number the tensor's dtype
         elif (type(a) is float or type(a) is int) and isinstance(b, Tensor) and b._data.dtype.kind == "f":

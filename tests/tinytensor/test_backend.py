@@ -63,3 +63,20 @@ def test_counter_based_cuda_generator_resumes_exactly(monkeypatch):
     other_seed = backend._CudaGenerator(seed=4)
     other_seed.state = {"seed": 4, "draws": 1}
     assert not np.array_equal(other_seed.random((4,)), expected[0])
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.37, 0.9, 1 / 512])
+def test_keep_mask_drops_with_probability_p_not_p_rounded_to_bytes(p):
+    """keep_mask draws a byte per element and a second number only where the
+    byte straddles 256 p: the drop rate is p (within 5 standard errors of 4M
+    draws), not the nearest multiple of 1/256 (0.1 would be 0.1016 or 0.0977)."""
+    n = 4_000_000
+    keep = backend._CpuGenerator(seed=7).keep_mask((2000, n // 2000), p)
+    assert keep.shape == (2000, n // 2000) and keep.dtype == bool
+    assert abs((1 - keep.mean()) - p) < 5 * np.sqrt(p * (1 - p) / n)
+
+
+def test_keep_mask_follows_the_seed():
+    a, b = backend._CpuGenerator(seed=1), backend._CpuGenerator(seed=1)
+    np.testing.assert_array_equal(a.keep_mask((3, 7), 0.3), b.keep_mask((3, 7), 0.3))
+    assert a.keep_mask((0,), 0.5).shape == (0,)

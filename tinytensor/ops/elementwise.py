@@ -427,7 +427,7 @@ class ReLU(Function):
     """
 
     def forward(self, x):
-        return x * (x > 0)
+        return backend.get_array_module(x).maximum(x, x.dtype.type(0))  # NaN stays NaN
 
     def backward(self, gy):
         return gy * constant(self.inputs[0].data > 0)

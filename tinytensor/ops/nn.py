@@ -605,8 +605,9 @@ def check_layer_norm_args(input, normalized_shape, weight, bias):
 class Dropout(Function):
     """Zero each element with probability p, scale the rest to keep the expectation.
 
-    forward:  y = x * m,   m = [u >= p] / (1 - p),  u uniform in [0, 1) (seeded generator)
-    backward: dx = gy * m
+    forward:  y = x * keep / (1 - p),  keep = [u >= p],  u uniform in [0, 1) (seeded generator)
+    backward: dx = gy * keep / (1 - p)
+    The mask is kept as booleans (a byte per element); see backend's keep_mask.
     """
     saves_inputs = False  # backward reads only the mask
 
@@ -614,13 +615,14 @@ class Dropout(Function):
         self.p = p
 
     def forward(self, x):
-        rng = backend.generator(backend.device_of(x))
-        keep = rng.random(x.shape, dtype="float32") >= self.p
-        self.mask = keep.astype(x.dtype) * x.dtype.type(1 / (1 - self.p))
-        return x * self.mask
+        self.keep = backend.generator(backend.device_of(x)).keep_mask(x.shape, self.p)
+        self.scale = x.dtype.type(1 / (1 - self.p))
+        y = x * self.keep
+        y *= self.scale
+        return y
 
     def backward(self, gy):
-        return gy * constant(self.mask)
+        return gy * constant(self.keep) * float(self.scale)
 
 
 @register
@@ -757,8 +759,7 @@ class Attention(Function):
         self.weights = stable_softmax(scores, axis=-1)
         used = self.weights
         if self.dropout_p:
-            rng = backend.generator(backend.device_of(q))
-            keep = rng.random(used.shape, dtype="float32") >= self.dropout_p
+            keep = backend.generator(backend.device_of(q)).keep_mask(used.shape, self.dropout_p)
             self.keep = keep.astype(q.dtype) * q.dtype.type(1 / (1 - self.dropout_p))
             used = used * self.keep
         self.used = used
