@@ -207,6 +207,10 @@ class VectorNorm(Function):
         xp = backend.get_array_module(x)
         reduce = dict(axis=self.axes, keepdims=self.keepdim)
         if self.p == 2:
+            if len(self.axes) == x.ndim and x.ndim and x.flags.c_contiguous:
+                flat = x.reshape(-1)  # the whole array: one dot product (BLAS), no x * x array
+                total = xp.sqrt(xp.dot(flat, flat))
+                return total.reshape((1,) * x.ndim) if self.keepdim else total
             return xp.sqrt((x * x).sum(**reduce))
         if self.p == 1:
             return xp.abs(x).sum(**reduce)

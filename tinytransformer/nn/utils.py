@@ -43,6 +43,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
             total = norms[0]
             for n in norms[1:]:
                 total = tt.maximum(total, n)
+        elif norm_type == 2.0:  # the common case: each gradient's norm is one dot product
+            total = sum(tt.norm(p.grad).to(device) ** 2 for p in params) ** 0.5
         else:
             total = sum((p.grad.abs() ** norm_type).sum().to(device) for p in params)
             total = total ** (1.0 / norm_type)

@@ -444,3 +444,37 @@ def test_schedule_arguments_are_checked():
 def test_optimizer_is_the_base_of_all():
     assert all(issubclass(cls, Optimizer) for cls in (SGD, Adam, AdamW))
     assert "lr: 0.1" in repr(SGD([tt.Parameter(tt.ones(1))], lr=0.1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype):
+    """Adam.step walks each parameter in blocks (_adam_in_blocks); the plain
+    in-place lines it stands for must give the same numbers, bit for bit, over
+    several steps, with blocks that do not divide the size (and weight decay)."""
+    from tinytransformer.optim import optimizers
+    monkeypatch.setattr(optimizers, "ADAM_BLOCK", 7)
+    rng = np.random.default_rng(0)
+    start, grads = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((4, 5, 9))
+
+    def run(blocks):
+        if not blocks:
+            monkeypatch.setattr(optimizers, "_adam_in_blocks", lambda *args: False)
+        p = tt.Parameter(tt.tensor(start.copy()))
+        opt = Adam([p], lr=0.1, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.01)
+        for g in grads:
+            p.grad = tt.tensor(g.astype(dtype))
+            opt.step()
+        state = opt.state[p] if hasattr(opt, "state") else opt._param_state(p)
+        return p.numpy(), state["exp_avg"].numpy(), state["exp_avg_sq"].numpy(), p._version
+    blocked, plain = run(True), run(False)
+    for a, b in zip(blocked[:3], plain[:3]):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    assert blocked[3] == plain[3] == 4
+
+
+def test_adam_in_blocks_leaves_a_non_contiguous_parameter_to_the_plain_lines():
+    from tinytransformer.optim.optimizers import _adam_in_blocks
+    p = tt.tensor(np.ones((4, 6), np.float32)).T
+    zeros = tt.zeros(6, 4)
+    assert not _adam_in_blocks(p, zeros, zeros, zeros, 0.9, 0.99, 0.1, 0.5, 1e-8)
