@@ -149,7 +149,8 @@ def as_tensors(inputs, op_name):
     tensors = inputs
     for x in inputs:
         if not isinstance(x, Tensor):
-            tensors = tuple(x if isinstance(x, Tensor) else _scalar_like(x, reference) for x in inputs)
+            tensors = tuple([x if isinstance(x, Tensor) else _scalar_like(x, reference)
+                             for x in inputs])
             break
     kind = type(reference._data)
     for x in tensors:
@@ -163,7 +164,9 @@ def as_tensors(inputs, op_name):
 def _scalar_like(value, reference):
     """A Python number as a tensor of the reference's dtype: no silent upcast.
     (Operations that promote, like add, convert their operands first: promote.)"""
-    dtype = result_type(reference, value) if reference.dtype.kind in "bui" else reference.dtype
+    dtype = reference._data.dtype
+    if dtype.kind in "bui":
+        dtype = result_type(reference, value)
     if type(reference._data) is np.ndarray:  # the common case, without as_array's checks
         return Tensor._wrap(np.asarray(value, dtype=dtype))
     return Tensor(backend.xp_for(reference.device).asarray(value, dtype=dtype))

@@ -196,12 +196,11 @@ class Function:
 
     def check_saved(self):
         """Raise if an input that backward reads was changed in place since forward."""
-        if type(self).saved_inputs is Function.saved_inputs:  # all of them: one pass
-            for x, version in zip(self.inputs, self.saved_versions):
-                if x._versions[0] != version:
-                    break
-            else:
-                return
+        for x, version in zip(self.inputs, self.saved_versions):  # the common case: none changed
+            if x._versions[0] != version:
+                break
+        else:
+            return
         for i in self.saved_inputs():
             x = self.inputs[i]
             if x._versions[0] != self.saved_versions[i]:
@@ -290,11 +289,14 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
         if isinstance(edge, Tensor):
             _add_to(results, id(edge), edge, grad)
             return
-        if edge not in pending:
-            heapq.heappush(heap, (-edge.generation, next(order), edge))
+        slot = pending.get(edge)
+        if slot is not None:
+            slot[1] = slot[1] + grad  # a tensor used twice receives two gradients: they add up
+            return
+        heapq.heappush(heap, (-edge.generation, next(order), edge))
         if tensor.grad_fn is not edge:  # changed in place since: the gradient is of its old value
             tensor = edge._output()
-        _add_to(pending, edge, tensor, grad)
+        pending[edge] = [tensor, grad]
 
     with set_grad_enabled(create_graph):  # a graph of the backward pass, if asked for
         for root, grad in zip(roots, root_grads):
@@ -312,7 +314,13 @@ def run_backward(roots, root_grads, retain_graph, create_graph, inputs=None):
                 results[id(output)] = [output, grad]
             if create_graph:
                 _check_twice_differentiable(fn, create_graph)
-            for edge, x, gx in _input_grads(fn, grad):
+            for edge, x, gx in zip(fn.next_functions, fn.inputs, _backward(fn, grad)):
+                if gx is None or edge is None:
+                    continue
+                if gx._data.shape != x._data.shape or gx._data.dtype != x._data.dtype:
+                    gx = _fit(gx, x)
+                if _Mode.detect_anomaly:
+                    _check_finite(gx._data, "backward", fn, fn.inputs)
                 send(edge, x, gx)
             if not retain_graph:
                 fn.release()
@@ -365,13 +373,9 @@ def _check_twice_differentiable(fn, create_graph):
             "differentiable; create_graph=True cannot go through it")
 
 
-def _input_grads(fn, grad):
-    """fn's backward: (input, gradient) for each input that requires grad.
-
-    Each gradient is made to fit its input here, in one place, so that no
-    operation has to: summed back over the axes broadcasting added (sum_to),
-    and cast to the input's dtype (float32 * float64 gives each its own).
-    """
+def _backward(fn, grad):
+    """fn's backward: the gradients of its inputs, as a tuple (None: no gradient).
+    run_backward then makes each fit its input (see _fit)."""
     if fn.saves_inputs:
         fn.check_saved()
     if _Mode.detect_anomaly:
@@ -382,20 +386,18 @@ def _input_grads(fn, grad):
             _Mode.detect_anomaly = True
     else:
         input_grads = fn.backward(grad)
-    if type(input_grads) is not tuple:
-        input_grads = (input_grads,)
-    fitted = []
-    for edge, x, gx in zip(fn.next_functions, fn.inputs, input_grads):
-        if gx is None or edge is None:
-            continue
-        if gx._data.shape != x._data.shape:
-            gx = gx.sum_to_size(x.shape)
-        if gx._data.dtype != x._data.dtype:
-            gx = gx.to(x.dtype)
-        if _Mode.detect_anomaly:
-            _check_finite(gx._data, "backward", fn, fn.inputs)
-        fitted.append((edge, x, gx))
-    return fitted
+    return input_grads if type(input_grads) is tuple else (input_grads,)
+
+
+def _fit(gx, x):
+    """Each gradient is made to fit its input here, in one place, so that no
+    operation has to: summed back over the axes broadcasting added (sum_to),
+    and cast to the input's dtype (float32 * float64 gives each its own)."""
+    if gx._data.shape != x._data.shape:
+        gx = gx.sum_to_size(x.shape)
+    if gx._data.dtype != x._data.dtype:
+        gx = gx.to(x.dtype)
+    return gx
 
 
 def _hand_out_leaf_grads(leaf_grads, create_graph):

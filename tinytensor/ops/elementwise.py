@@ -102,8 +102,8 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        da_needed, db_needed = self.needs_input_grad
-        return gy * b if da_needed else None, gy * a if db_needed else None
+        to_a, to_b = self.next_functions
+        return gy * b if to_a is not None else None, gy * a if to_b is not None else None
 
 
 @register
