@@ -553,14 +553,18 @@ class LayerNorm(Function):
 
     def backward(self, gy):
         x, weight, bias = self.inputs
-        g_out = gy.data
+        xp = backend.get_array_module(gy.data)
+        g_out, xhat = gy.data, self.xhat
         dim = x.shape[-1]
         g = g_out * weight.data
-        gx = self.rstd * (g - g.mean(axis=-1, keepdims=True)
-                          - self.xhat * (g * self.xhat).mean(axis=-1, keepdims=True))
-        gw = (g_out * self.xhat).reshape(-1, dim).sum(axis=0) if weight.requires_grad else None
+        # dx = r * (g - mean(g) - xhat * mean(g * xhat)), in place on g: three fewer arrays
+        g_xhat = xp.einsum("...i,...i->...", g, xhat)[..., None] / dim   # mean(g * xhat)
+        g -= g.mean(axis=-1, keepdims=True)
+        g -= xhat * g_xhat
+        g *= self.rstd
+        gw = (g_out * xhat).reshape(-1, dim).sum(axis=0) if weight.requires_grad else None
         gb = g_out.reshape(-1, dim).sum(axis=0) if bias.requires_grad else None
-        return Tensor(gx), gw if gw is None else Tensor(gw), gb if gb is None else Tensor(gb)
+        return Tensor._wrap(g), gw if gw is None else Tensor(gw), gb if gb is None else Tensor(gb)
 
 
 @register
