@@ -1,6 +1,7 @@
 """Every speed figure of the project, each against its peer in the same run.
 
     python benchmarks/run_all.py [--quick] [--only NAMES] [--json FILE] [--repeats N]
+    python benchmarks/run_all.py --against OLD_CHECKOUT --only step-readme,overhead
 
 Benchmarks (issue 11), each printed with its peer and the ratio ours / peer:
   step-readme, step-S, step-M   one training step (forward, label-smoothed
@@ -341,6 +342,55 @@ def bench_word2vec():
     return rows
 
 
+# -- before / after: another checkout of this project against this one ----------------------------------
+def against(old_root, names, repeats):
+    """Each step/overhead benchmark of `old_root` (say a `git worktree` of an
+    earlier commit) against this tree's, alternating in this one process: both
+    copies of the packages are imported, and sys.modules is switched to the
+    one whose step runs next, so any import done while running finds its own."""
+    packages = ("tinytensor", "tinytransformer", "benchmarks")
+
+    def load(root, name):
+        for key in [k for k in sys.modules if k.split(".")[0] in packages]:
+            del sys.modules[key]
+        sys.path.insert(0, root)
+        try:
+            import benchmarks.run_all as copy
+            fn = copy.tinytensor_step(name[len("step-"):])[1] if name.startswith("step-") else \
+                overhead_chain(sys.modules["tinytensor"])
+        finally:
+            sys.path.remove(root)
+        return fn, {k: v for k, v in sys.modules.items() if k.split(".")[0] in packages}
+
+    rows = []
+    for name in names:
+        versions = [load(os.path.abspath(old_root), name), load(ROOT, name)]
+
+        def runner(version):
+            def run():
+                sys.modules.update(version[1])
+                version[0]()
+            return run
+        old, new = paired_medians([runner(v) for v in versions], repeats)
+        rows.append({"benchmark": name, "unit": "ms", "ours": new * 1e3, "peer": f"{old_root}",
+                     "theirs": old * 1e3, "ratio": new / old, "detail": "this tree / the other"})
+    sys.modules.update(versions[1][1])
+    return rows
+
+
+def overhead_chain(tinytensor, length=1000):
+    """The overhead benchmark's chain on this tinytensor module: forward and backward."""
+    x = tinytensor.tensor(np.ones(16, np.float32), requires_grad=True)
+
+    def run():
+        y = x
+        for i in range(length):
+            y = y * 1.001 if i % 2 else y + 0.001
+        x.grad = None
+        y.sum().backward()
+    return run
+
+
 # -- the table ------------------------------------------------------------------------------------------
 def print_table(rows):
     print(f"\n{'benchmark':22} {'ours':>11} {'peer':>11} {'ratio':>7} {'target':>7}  unit; detail")
@@ -358,6 +408,9 @@ def main():
                         "decoding, memory, word2vec (default: all but word2vec)")
     parser.add_argument("--repeats", type=int, help="rounds per paired timing (default 7, quick 3)")
     parser.add_argument("--json", default=os.path.join(ROOT, "runs", "benchmarks.json"))
+    parser.add_argument("--against", metavar="ROOT", help="another checkout (a git worktree of an "
+                        "earlier commit): time its step-*/overhead against this tree's instead, "
+                        "alternating in one process")
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)
     wanted = (args.only.split(",") if args.only else
@@ -366,6 +419,9 @@ def main():
     settings = thread_settings()
     print("settings:", json.dumps(settings))
     rows = []
+    if args.against:
+        wanted = [n for n in wanted if n.startswith("step-") or n == "overhead"]
+        rows, wanted = against(args.against, wanted, repeats), []
     for name in wanted:
         print(f"running {name} ...", flush=True)
         if name.startswith("step-"):
