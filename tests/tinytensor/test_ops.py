@@ -906,6 +906,40 @@ SPECS = {
     ),
 }
 
+# -- Word2Vec's fused loss (tinytensor/ops/sampling.py) ------------------------------
+def np_negative_sampling(vin, vout, in_ids, out_ids, positive, negative, windows=None):
+    """Loop over every (block, hidden vector, output row) score."""
+    total = 0.0
+    for b in range(in_ids.shape[0]):
+        x = vin[in_ids[b]]
+        h = x if windows is None else windows[b] @ x
+        for q in range(h.shape[0]):
+            for r, row in enumerate(out_ids[b]):
+                score = float(np.dot(h[q], vout[row]))
+                total += positive[b, q, r] * np.logaddexp(0.0, -score) \
+                    + negative[b, q, r] * np.logaddexp(0.0, score)
+    return np.array(total)
+
+
+NS_IN_IDS, NS_OUT_IDS = np.array([[0, 2, 2, 4], [1, 4, 3, 0]]), np.array([[1, 0, 3], [2, 2, 0]])
+NS_RNG = np.random.default_rng(7)
+SPECS["negative_sampling_loss"] = Spec(
+    Case("skipgram_repeated_ids", [Arg((5, 3)), Arg((4, 3)), Const(NS_IN_IDS), Const(NS_OUT_IDS),
+                                   Const(NS_RNG.uniform(0, 1, (2, 4, 3))),
+                                   Const(NS_RNG.uniform(0, 2, (2, 4, 3)))], np_negative_sampling),
+    Case("cbow_windows", [Arg((5, 3)), Arg((4, 3)), Const(NS_IN_IDS), Const(NS_OUT_IDS),
+                          Const(np.eye(2, 3)[None].repeat(2, 0)),
+                          Const(NS_RNG.uniform(0, 2, (2, 2, 3))),
+                          Const(NS_RNG.uniform(0, 1, (2, 2, 4)))], np_negative_sampling,
+         call=lambda op, vi, vo, ii, oi, p, n, w: op(vi, vo, ii, oi, p, n, windows=w)),
+    Case("large_scores", [Arg((5, 3), low=2, high=4, signed=True),
+                          Arg((4, 3), low=2, high=4, signed=True),
+                          Const(NS_IN_IDS), Const(NS_OUT_IDS), Const(np.full((2, 4, 3), 0.5)),
+                          Const(np.full((2, 4, 3), 1.5))], np_negative_sampling),
+    fused=True,
+)
+
+
 def params(keep_spec=lambda spec: True, keep_case=lambda case: True):
     return [pytest.param(name, case, id=f"{name}-{case.id}", marks=case.marks)
             for name, spec in SPECS.items() if keep_spec(spec)

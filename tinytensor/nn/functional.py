@@ -13,8 +13,9 @@ from ..ops.nn import (binary_cross_entropy, binary_cross_entropy_with_logits,  #
                       cross_entropy, dropout, embedding, gelu, l1_loss, layer_norm, linear,
                       log_softmax, logsigmoid, mse_loss, nll_loss, one_hot,
                       scaled_dot_product_attention, softmax)
+from ..ops.sampling import negative_sampling_loss  # noqa: F401
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout",
            "embedding", "gelu", "l1_loss", "layer_norm", "linear", "log_softmax", "logsigmoid",
-           "mse_loss", "nll_loss", "one_hot", "relu", "scaled_dot_product_attention", "sigmoid",
-           "softmax", "tanh"]
+           "mse_loss", "negative_sampling_loss", "nll_loss", "one_hot", "relu",
+           "scaled_dot_product_attention", "sigmoid", "softmax", "tanh"]

@@ -27,7 +27,7 @@ from .reduction import mean, sum, var
 from .shape import reshape, swapaxes
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "linear",
-           "scaled_dot_product_attention", "embedding"]
+           "scaled_dot_product_attention", "embedding", "negative_sampling_loss"]
 
 
 def _max_shift(x, dim):
@@ -146,3 +146,24 @@ def embedding(input, weight, padding_idx=None):
     padding_idx %= weight.shape[0]
     at_padding = Tensor((ids == padding_idx)[..., None])
     return where(at_padding, rows.detach(), rows)
+
+
+def negative_sampling_loss(input_vectors, output_vectors, input_ids, output_ids, positive,
+                           negative, windows=None, grad_windows=None):
+    """Word2Vec's negative-sampling loss, as its formula: gather the rows, mix
+    the windows, score every hidden vector against every output row, weigh the
+    log-sigmoids. grad_windows: the gradient reaches the rows through it instead
+    of windows (h = grad_windows @ x + detach((windows - grad_windows) @ x))."""
+    from .nn import logsigmoid
+    from .sampling import check_negative_sampling_args
+    input_ids, output_ids, positive, negative, windows, grad_windows = \
+        check_negative_sampling_args(input_vectors, output_vectors, input_ids, output_ids,
+                                     positive, negative, windows, grad_windows)
+    x = getitem(input_vectors, input_ids)
+    u = getitem(output_vectors, output_ids)
+    h = x if windows is None else matmul(Tensor(windows), x)
+    if grad_windows is not None:
+        through = matmul(Tensor(grad_windows), x)
+        h = through + (h - through).detach()
+    s = matmul(h, swapaxes(u, -1, -2))
+    return -(sum(Tensor(positive) * logsigmoid(s)) + sum(Tensor(negative) * logsigmoid(-s)))
