@@ -55,8 +55,9 @@ def evaluate(kv, analogies, pairs, restrict_vocab):
     return result
 
 
-def run_ours(corpus, sg, workers, seed):
-    model = Word2Vec(sg=sg, workers=workers, seed=seed, progress=True, **SETTINGS)
+def run_ours(corpus, sg, workers, seed, batch_size=None):
+    extra = {} if batch_size is None else dict(batch_size=batch_size)
+    model = Word2Vec(sg=sg, workers=workers, seed=seed, progress=True, **SETTINGS, **extra)
     start = time.perf_counter()
     model.build_vocab(corpus_file=corpus)
     vocab_seconds = time.perf_counter() - start
@@ -93,8 +94,12 @@ def main():
     parser.add_argument("--pairs", default=gensim_test_file("wordsim353.tsv"))
     parser.add_argument("--restrict-vocab", type=int, default=30000)
     parser.add_argument("--no-gensim", action="store_true", help="time only tinytransformer")
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"],
+                        help="passes over the corpus (5 as the README's figures; 1 to iterate fast)")
+    parser.add_argument("--batch-size", type=int, help="centre words per step (ours only)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    SETTINGS["epochs"] = args.epochs
     if not os.path.exists(args.corpus):
         sys.exit(f"corpus not found: {args.corpus} (pass the path of a plain-text corpus)")
     have_gensim = False
@@ -115,7 +120,10 @@ def main():
             implementations.append(("gensim", run_gensim))
         for name, run in implementations:
             print(f"\n== {mode} / {name}", flush=True)
-            kv, info = run(args.corpus, sg, args.workers, args.seed)
+            if name == "gensim":
+                kv, info = run(args.corpus, sg, args.workers, args.seed)
+            else:
+                kv, info = run(args.corpus, sg, args.workers, args.seed, args.batch_size)
             info.update(evaluate(kv, args.analogies, args.pairs, args.restrict_vocab))
             info.update(mode=mode, implementation=name,
                         words_per_second=info["words"] * SETTINGS["epochs"] / info["train_seconds"])
@@ -132,10 +140,12 @@ def main():
         theirs = [r for r in rows if r["mode"] == mode.strip() and r["implementation"] == "gensim"]
         if ours and theirs:
             o, g = ours[0], theirs[0]
+            target = 0.5 if mode.strip() == "cbow" else 0.75       # issue 11
             print(f"{mode}: words/s ratio {o['words_per_second'] / g['words_per_second']:.2f}x "
-                  f"(target >= 0.25x); analogy {100 * (o.get('analogy', 0) - g.get('analogy', 0)):+.2f} "
-                  f"points (target within 1.5); wordsim353 "
-                  f"{o.get('wordsim', 0) - g.get('wordsim', 0):+.3f} (target within 0.03)")
+                  f"(target >= {target}x); analogy "
+                  f"{100 * (o.get('analogy', 0) - g.get('analogy', 0)):+.2f} "
+                  f"points (target >= 0); wordsim353 "
+                  f"{o.get('wordsim', 0) - g.get('wordsim', 0):+.3f} (target >= 0)")
     print("(timings on a shared machine are noisy; compare within one run)")
     if args.json:
         atomic_write(args.json, lambda f: json.dump(rows, f, indent=1), mode="w")

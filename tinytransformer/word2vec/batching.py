@@ -24,9 +24,19 @@ class Batch:
     positions (N, P), centres (N, G), noise (N, M): word ids; windows (N, G, P);
     count (N, G): context words per centre; centre_weights (N, G); noise_weights
     (N, G, M) for CBOW, (N, P, M) for skip-gram; pairs, examples: how many
-    (centre, context) pairs and training examples (pairs or centre words)."""
+    (centre, context) pairs and training examples (pairs or centre words).
+
+    `fused_layout(batch, sg)` adds the same, laid out for tinytensor's fused
+    negative_sampling_loss: input_words (A,) and output_words (B,), the distinct words
+    the batch reads from each table; input_ids (N, P) and output_ids (N, G + M)
+    index them (a block's output rows: its centre words, then its noise words);
+    positive, negative (N, Q, G + M) the weights of each score (Q = G hidden
+    vectors for CBOW, P context positions for skip-gram); input_uses (A,) and
+    output_uses (B,): the examples each distinct row takes part in (for
+    row_scale)."""
     __slots__ = ("positions", "centres", "noise", "windows", "count", "centre_weights",
-                 "noise_weights", "pairs", "examples")
+                 "noise_weights", "pairs", "examples", "input_words", "output_words",
+                 "input_ids", "output_ids", "positive", "negative", "input_uses", "output_uses")
 
 
 def make_batch(ids, sentence, radius, start, stop, window, block, noise_words, negative,
@@ -72,6 +82,36 @@ def make_batch(ids, sentence, radius, start, stop, window, block, noise_words, n
     if sg:
         b.examples = b.pairs
     return b
+
+
+def fused_layout(b, sg):
+    """Fill in the batch's arrays for negative_sampling_loss (see Batch).
+
+    CBOW: hidden vector i of a block (its window's mean) scores its own centre
+    word (weight centre_weights[i], the diagonal of the first G columns) and
+    the M noise words (noise_weights). Skip-gram: context position p scores
+    each centre word whose window holds it (windows transposed) and the noise
+    words (noise_weights, per position)."""
+    n, g, p = b.windows.shape
+    m = b.noise.shape[1]
+    outputs = np.concatenate([b.centres, b.noise], axis=1)                         # (N, G + M)
+    b.input_words, input_ids = np.unique(b.positions, return_inverse=True)
+    b.output_words, output_ids = np.unique(outputs, return_inverse=True)
+    b.input_ids = input_ids.reshape(b.positions.shape)
+    b.output_ids = output_ids.reshape(outputs.shape)
+    q = p if sg else g
+    b.positive = np.zeros((n, q, g + m), dtype=np.float32)
+    b.negative = np.zeros((n, q, g + m), dtype=np.float32)
+    if sg:
+        b.positive[:, :, :g] = b.windows.swapaxes(1, 2)
+    else:
+        b.positive[:, np.arange(g), np.arange(g)] = b.centre_weights
+    b.negative[:, :, g:] = b.noise_weights
+    # examples per row: windows holding each position; pairs (or 1) per centre; K/M per noise
+    b.input_uses = np.bincount(b.input_ids.reshape(-1), minlength=len(b.input_words),
+                               weights=(b.windows > 0).sum(axis=1).reshape(-1))
+    b.output_uses = np.bincount(b.output_ids.reshape(-1), minlength=len(b.output_words),
+                                weights=(b.positive + b.negative).sum(axis=1).reshape(-1))
 
 
 def row_scale(ids, uses, cap):
