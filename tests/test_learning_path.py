@@ -39,6 +39,22 @@ HAND_VALUES = {
            "Newton after 6 steps, coordinate 0": 1.0, "Newton after 6 steps, coordinate 1": 1.0},
     "04": {"loss before training": math.log(2), "out.bias after one SGD step": 0.0025},
     "05": {"CBOW loss of one example before training": 6 * math.log(2)},   # 1 + 5 noise words
+    # q = (1,1,0,0) against keys scoring 2, 0, 1, divided by sqrt(4): softmax(1, 0, 1/2)
+    "06": {"weight on key 1 of the worked example": math.e / (math.e + 1 + math.sqrt(math.e)),
+           "output[0] of the worked example":
+               (4 * math.e + 2 * math.sqrt(math.e)) / (math.e + 1 + math.sqrt(math.e)),
+           "largest |fused - composed|, output": 0.0,
+           "largest |fused - composed|, gradient of q": 0.0,
+           "largest |fused - composed|, gradient of k": 0.0,
+           "largest |fused - composed|, gradient of v": 0.0},
+    "07": {"PE[3, 4] = sin(3 / 10000^(4/64))": math.sin(3 * 10000 ** (-4 / 64)),
+           "PE[5] . PE[8]": sum(math.cos(3 * 10000 ** (-2 * i / 64)) for i in range(32)),
+           "largest change of the logits at positions 0-2 when the later inputs change": 0.0,
+           "sentences where cached and uncached decoding differ": 0.0},
+    # "The cat sat on the mat." against "The cat sat on a mat today.": p_n = 6/7, 3/6, 2/5, 1/4
+    "08": {"BLEU of the worked example":
+               100 * math.exp(1 - 8 / 7) * (6 / 7 * 3 / 6 * 2 / 5 * 1 / 4) ** 0.25,
+           "BLEU of a perfect translation": 100.0},
 }
 
 
@@ -65,9 +81,25 @@ def word_vectors_make_sense(stdout):
         assert answer == "sold" and alone != "sold", (model, answer, alone)
 
 
+def decoding_is_shown(stdout):
+    """Step 7: the tokens printed step by step are greedy_decode's, and the cache is timed."""
+    by_hand, library = re.search(r"^greedy, step by step: (\[.*\]) +greedy_decode: (\[.*\])$",
+                                 stdout, re.M).groups()
+    assert by_hand == library
+    assert re.search(r"^  step 1: after '<s>' ", stdout, re.M), "no step-by-step decoding"
+    assert re.search(r"with it \S+ s: \S+ times faster$", stdout, re.M), "no KV-cache timing"
+
+
+def data_source_is_named(stdout):
+    """Step 8 says whether it trained on the shared Tatoeba files or on its own sample."""
+    assert re.search(r"^data: (the Tatoeba pairs in |a sample of \d+ pairs written by this step)",
+                     stdout, re.M), "step 8 does not say which data it used"
+
+
 # Claims a step prints in words rather than as a check line.
 OTHER_CLAIMS = {"02": gradcheck_message_is_shown, "04": network_learns_the_moons,
-                "05": word_vectors_make_sense}
+                "05": word_vectors_make_sense, "07": decoding_is_shown,
+                "08": data_source_is_named}
 
 
 def run_step(script, workdir):
