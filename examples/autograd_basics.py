@@ -16,6 +16,6 @@ for step in range(500):
     w.grad = b.grad = None                      # gradients accumulate: clear them
     loss.backward()
     with tt.no_grad():                          # the update is not part of the graph
-        w.data -= 0.1 * w.grad.data
-        b.data -= 0.1 * b.grad.data
+        w -= 0.1 * w.grad                       # in place: w stays the same leaf
+        b -= 0.1 * b.grad
 print(f"w = {w.item():.3f}, b = {b.item():.3f}, loss = {loss.item():.2e}")
