@@ -9,10 +9,10 @@
 from .backend import (cuda_is_available, get_default_device, get_rng_state, manual_seed,
                       set_default_device, set_rng_state)
 # tensor.py comes first: it imports the engine (autograd/) and the operations at its end.
-from .tensor import (DEFAULT_FLOAT, Parameter, Tensor, bool_, can_cast, complex64, complex128,
-                     double, float16, float32, float64, get_default_dtype, half, int8, int16,
-                     int32, int64, is_floating_point, long, promote_types, result_type, short,
-                     uint8)
+from .dtypes import (DEFAULT_FLOAT, bool_, can_cast, complex64, complex128, double, float16,
+                     float32, float64, get_default_dtype, half, int8, int16, int32, int64,
+                     is_floating_point, long, promote_types, result_type, short, uint8)
+from .tensor import Parameter, Tensor
 from . import autograd  # tinytensor.autograd, as torch.autograd (with .functional)
 from .autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled, no_grad,
                        set_grad_enabled)

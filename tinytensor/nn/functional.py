@@ -3,16 +3,17 @@
     import tinytensor.nn.functional as F
     loss = F.cross_entropy(logits, targets, label_smoothing=0.1)
 
-Each name here is the operation itself (defined in tinytensor/ops/nn.py and
-ops/elementwise.py, with its forward and backward), not a wrapper, so
+Each name here is the operation itself (defined in tinytensor/ops/activation.py,
+loss.py, nn.py and elementwise.py, with its forward and backward), not a wrapper, so
 `F.softmax is tt.softmax`. The arguments are torch's, in torch's order
 (`F.embedding(input, weight)`: the ids first).
 """
 from ..ops.elementwise import relu, sigmoid, tanh  # noqa: F401
-from ..ops.nn import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
-                      cross_entropy, dropout, embedding, gelu, l1_loss, layer_norm, linear,
-                      log_softmax, logsigmoid, mse_loss, nll_loss, one_hot,
-                      scaled_dot_product_attention, softmax)
+from ..ops.activation import gelu, log_softmax, logsigmoid, softmax  # noqa: F401
+from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
+                        cross_entropy, l1_loss, mse_loss, nll_loss)
+from ..ops.nn import (dropout, embedding, layer_norm, linear, one_hot,  # noqa: F401
+                      scaled_dot_product_attention)
 from ..ops.sampling import negative_sampling_loss  # noqa: F401
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout",

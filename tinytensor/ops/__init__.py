@@ -23,10 +23,13 @@ def register(func):
 
 
 from .elementwise import *  # noqa: E402,F401,F403
+from .comparison import *  # noqa: E402,F401,F403
 from .reduction import *  # noqa: E402,F401,F403
 from .shape import *  # noqa: E402,F401,F403
 from .indexing import *  # noqa: E402,F401,F403
 from .linalg import *  # noqa: E402,F401,F403
+from .activation import *  # noqa: E402,F401,F403
+from .loss import *  # noqa: E402,F401,F403
 from .nn import *  # noqa: E402,F401,F403
 from .inplace import *  # noqa: E402,F401,F403
 from .sampling import *  # noqa: E402,F401,F403

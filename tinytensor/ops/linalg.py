@@ -8,7 +8,8 @@ from ..autograd import Function
 from ..dims import dim_aliases, normalize_dims
 from ..tensor import Tensor
 from . import register
-from .elementwise import abs, constant, pow, where
+from .comparison import where
+from .elementwise import abs, constant, pow
 from .reduction import amax, amin, sum
 from .shape import swapaxes, unsqueeze, squeeze
 

@@ -20,7 +20,8 @@ from ..autograd import Function
 from ..dims import dim_aliases, normalize_dim, normalize_dims
 from ..tensor import Tensor, int64
 from . import register
-from .elementwise import cast, constant, exp, maximum, minimum, sqrt, where
+from .comparison import maximum, minimum, where
+from .elementwise import cast, constant, exp, sqrt
 from .indexing import gather
 from .shape import broadcast_to, flip, reshape, squeeze
 

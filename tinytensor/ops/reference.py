@@ -18,11 +18,13 @@ import math
 from .. import backend
 from ..dims import dim_aliases
 from ..tensor import Tensor
-from .elementwise import exp, log, masked_fill, sqrt, where
+from .comparison import masked_fill, where
+from .elementwise import exp, log, sqrt
 from .indexing import getitem
 from .linalg import matmul
-from .nn import (check_attention_args, check_cross_entropy_args, check_embedding_args,
-                 check_layer_norm_args, dropout, softmax_dim, target_weights)
+from .activation import softmax_dim
+from .loss import check_cross_entropy_args, target_weights
+from .nn import check_attention_args, check_embedding_args, check_layer_norm_args, dropout
 from .reduction import mean, sum, var
 from .shape import reshape, swapaxes
 
@@ -154,7 +156,7 @@ def negative_sampling_loss(input_vectors, output_vectors, input_ids, output_ids,
     the windows, score every hidden vector against every output row, weigh the
     log-sigmoids. grad_windows: the gradient reaches the rows through it instead
     of windows (h = grad_windows @ x + detach((windows - grad_windows) @ x))."""
-    from .nn import logsigmoid
+    from .activation import logsigmoid
     from .sampling import check_negative_sampling_args
     input_ids, output_ids, positive, negative, windows, grad_windows = \
         check_negative_sampling_args(input_vectors, output_vectors, input_ids, output_ids,

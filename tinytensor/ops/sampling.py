@@ -23,7 +23,7 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
 from . import register
-from .nn import as_array
+from .loss import as_array
 
 __all__ = ["negative_sampling_loss"]
 
