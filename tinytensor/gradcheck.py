@@ -10,7 +10,8 @@ ones) catches backward rules that only work when every output counts alike.
 import numpy as np
 
 from . import backend
-from .autograd.engine import enable_grad, grad, no_grad
+from .autograd.engine import grad
+from .autograd.grad_mode import enable_grad, no_grad
 from .tensor import Tensor, float64
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]

@@ -1,18 +1,18 @@
 """Reverse-mode automatic differentiation, the whole of it, top to bottom.
 
-1. Grad modes: whether operations record a graph, and anomaly detection.
-2. Function: one operation. Calling it computes the output from the inputs'
+1. Function: one operation. Calling it computes the output from the inputs'
    arrays and, when an input requires grad, links the output back to it
    (`output.grad_fn` is the Function, `Function.next_functions` where each
    input's gradient goes). That chain of Functions is the computation graph.
    It also records the versions of the tensors its backward will read, so a
    tensor changed in place in between is caught (check_saved).
-3. run_backward: walks the graph from the output back to the leaves, asks each
+2. run_backward: walks the graph from the output back to the leaves, asks each
    Function for the gradients of its inputs (the chain rule) and adds up the
    gradients of a tensor that was used more than once.
-4. grad: the same walk, returning the gradients instead of storing them.
+3. grad: the same walk, returning the gradients instead of storing them.
 
 `Tensor.backward()` (in tensor.py) and `grad()` both end in `run_backward`.
+Whether a graph is recorded at all is switched in grad_mode.py (no_grad, ...).
 """
 import heapq
 import itertools
@@ -20,75 +20,7 @@ import weakref
 
 from .. import backend
 from ..tensor import Tensor, as_tensors
-
-
-# ----------------------------------------------------------------------------
-# Grad modes: recording the graph, and anomaly detection
-# ----------------------------------------------------------------------------
-class _Mode:
-    grad_enabled = True
-    detect_anomaly = False
-
-
-class set_grad_enabled:
-    """Turn graph recording on or off, as a context manager or a decorator."""
-
-    def __init__(self, mode):
-        self.mode = bool(mode)
-
-    def __enter__(self):
-        self.previous = _Mode.grad_enabled
-        _Mode.grad_enabled = self.mode
-
-    def __exit__(self, *exc):
-        _Mode.grad_enabled = self.previous
-
-    def __call__(self, func):
-        def wrapper(*args, **kwargs):
-            with set_grad_enabled(self.mode):
-                return func(*args, **kwargs)
-        wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
-        return wrapper
-
-
-class no_grad(set_grad_enabled):
-    """Run without recording a graph: inference, optimizer steps, evaluation."""
-
-    def __init__(self):
-        super().__init__(False)
-
-
-class enable_grad(set_grad_enabled):
-    """Record a graph again inside a `no_grad` block."""
-
-    def __init__(self):
-        super().__init__(True)
-
-
-def is_grad_enabled():
-    return _Mode.grad_enabled
-
-
-class detect_anomaly:
-    """Check every forward and backward result for NaN/Inf and name the culprit."""
-
-    def __enter__(self):
-        self.previous = _Mode.detect_anomaly
-        _Mode.detect_anomaly = True
-
-    def __exit__(self, *exc):
-        _Mode.detect_anomaly = self.previous
-
-
-def _check_finite(array, where, fn, inputs):
-    if array is None or array.dtype.kind != "f":
-        return
-    xp = backend.get_array_module(array)
-    if not bool(xp.isfinite(array).all()):
-        shapes = ", ".join(str(tuple(x.shape)) for x in inputs)
-        raise FloatingPointError(
-            f"{type(fn).__name__} produced NaN or Inf in its {where} "
-            f"(input shapes {shapes}, result shape {tuple(array.shape)})")
+from .grad_mode import _Mode, _check_finite, set_grad_enabled
 
 
 # ----------------------------------------------------------------------------

@@ -18,7 +18,8 @@ where an output does not depend on an input, instead of giving zeros.
 """
 from .. import backend
 from ..tensor import Tensor
-from .engine import enable_grad, grad
+from .engine import grad
+from .grad_mode import enable_grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "vhp", "hvp"]
 
