@@ -46,6 +46,18 @@ def as_array(data, dtype=None, device=None):
     return backend.to_device(array, target)
 
 
+def array_beside(value, like, op, name):
+    """The array of an operation's extra argument (a mask, ids, a target): a
+    tensor's own, which must be on `like`'s device, or a list or NumPy value
+    moved there. (`as_array` above is for making new tensors.)"""
+    if isinstance(value, Tensor):
+        if value.device != like.device:
+            raise RuntimeError(f"{op}: {name} is on {value.device} but the input is on "
+                               f"{like.device}; move it with .to(device) first")
+        return value.data
+    return backend.xp_for(like.device).asarray(value)
+
+
 def as_tensors(inputs, op_name):
     """An operation's inputs as tensors on one device: Python scalars become
     tensors of their partner's dtype; tensors on different devices are an error."""

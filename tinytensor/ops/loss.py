@@ -5,7 +5,7 @@ other operations (so twice differentiable). reference.py writes cross-entropy
 plainly."""
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, array_beside
 from . import register
 from .comparison import clip
 from .elementwise import abs, constant, log
@@ -24,16 +24,6 @@ REDUCTIONS = ("mean", "sum", "none")
 def check_reduction(op, reduction):
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
-def as_array(value, like, op, name):
-    """A Tensor's array, or a list/NumPy value as an array on `like`'s device."""
-    if isinstance(value, Tensor):
-        if value.device != like.device:
-            raise RuntimeError(f"{op}: {name} is on {value.device} but the input is on "
-                               f"{like.device}; move it with .to(device) first")
-        return value.data
-    return backend.xp_for(like.device).asarray(value)
 
 
 # ----------------------------------------------------------------------------
@@ -190,13 +180,13 @@ def check_cross_entropy_args(input, target, weight, ignore_index, label_smoothin
     class_dim = 0 if input.ndim == 1 else 1
     classes = input.shape[class_dim]
     if weight is not None:
-        weight = as_array(weight, input, op, "weight")
+        weight = array_beside(weight, input, op, "weight")
         if weight.shape != (classes,):
             raise ValueError(f"{op}: weight must have shape ({classes},), one per class of "
                              f"input {input.shape}, got {tuple(weight.shape)}")
         weight = weight.astype(input.dtype, copy=False)
     if not isinstance(target, Tensor):
-        target = Tensor(as_array(target, input, op, "target"))
+        target = Tensor(array_beside(target, input, op, "target"))
     if target.dtype.kind == "f" and op == "cross_entropy":       # class probabilities
         if target.shape != input.shape:
             raise ValueError(f"{op}: class-probability (float) targets must have the input's "
@@ -206,7 +196,7 @@ def check_cross_entropy_args(input, target, weight, ignore_index, label_smoothin
             raise ValueError(f"{op}: ignore_index is not supported for class-probability "
                              "(floating-point) targets")
         return target, weight
-    target = as_array(target, input, op, "target")
+    target = array_beside(target, input, op, "target")
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices (or, for cross_entropy, "
                         f"class probabilities), got dtype {target.dtype}")

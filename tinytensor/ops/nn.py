@@ -16,14 +16,13 @@ import math
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, array_beside
 from . import register
 from .elementwise import constant
 from .linalg import matmul
 from .reduction import sum
 from .shape import reshape, swapaxes
 from .activation import softmax_backward, stable_softmax
-from .loss import as_array
 
 __all__ = ["layer_norm", "dropout", "scaled_dot_product_attention"]
 
@@ -246,7 +245,7 @@ def check_attention_args(query, key, value, attn_mask, dropout_p, is_causal):
         return None, None
     if isinstance(attn_mask, Tensor) and attn_mask.dtype.kind == "f":
         return None, attn_mask
-    mask = as_array(attn_mask, query, op, "attn_mask")
+    mask = array_beside(attn_mask, query, op, "attn_mask")
     if mask.dtype.kind == "f":
         return None, Tensor(mask.astype(query.dtype, copy=False))
     if mask.dtype.kind != "b":
@@ -307,7 +306,7 @@ def check_embedding_args(input, weight):
     if not isinstance(weight, Tensor):
         raise TypeError(f"embedding: weight must be a Tensor (num_embeddings, dim), got "
                         f"{type(weight).__name__}; note torch's order: embedding(ids, weight)")
-    ids = as_array(input, weight, "embedding", "input")
+    ids = array_beside(input, weight, "embedding", "input")
     if ids.dtype.kind not in "iu":
         raise TypeError(f"embedding: input must hold integer ids, got dtype {ids.dtype}")
     if weight.ndim != 2:

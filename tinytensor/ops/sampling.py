@@ -21,9 +21,8 @@ tables by id. Fused: not twice differentiable.
 """
 from .. import backend
 from ..autograd import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, array_beside
 from . import register
-from .loss import as_array
 
 __all__ = ["negative_sampling_loss"]
 
@@ -100,7 +99,7 @@ def check_negative_sampling_args(input_vectors, output_vectors, input_ids, outpu
     ids = []
     for name, value, table in (("input_ids", input_ids, input_vectors),
                                ("output_ids", output_ids, output_vectors)):
-        array = as_array(value, like, op, name)
+        array = array_beside(value, like, op, name)
         if array.dtype.kind not in "iu" or array.ndim < 1:
             raise TypeError(f"{op}: {name} must hold integer ids (..., count), got dtype "
                             f"{array.dtype} and shape {tuple(array.shape)}")
@@ -109,7 +108,7 @@ def check_negative_sampling_args(input_vectors, output_vectors, input_ids, outpu
                              f"{int(array.min())} to {int(array.max())}")
         ids.append(array)
     xp = backend.xp_for(like.device)
-    weights = [None if w is None else xp.asarray(as_array(w, like, op, name), dtype=like.dtype)
+    weights = [None if w is None else xp.asarray(array_beside(w, like, op, name), dtype=like.dtype)
                for name, w in (("positive", positive), ("negative", negative),
                                ("windows", windows), ("grad_windows", grad_windows))]
     positive, negative, windows, grad_windows = weights
