@@ -353,7 +353,8 @@ class CheckpointReader:
         parameters = dict(model.named_parameters())
         # What state_dict() saves: the parameters and the persistent buffers.
         own = model._state_tensors() if hasattr(model, "_state_tensors") else OrderedDict(parameters)
-        missing = [name for name in own if name not in set(saved)]
+        saved_names = set(saved)
+        missing = [name for name in own if name not in saved_names]
         unexpected = [name for name in saved if name not in own]
         if missing or unexpected:
             raise CheckpointError(f"{self.path} does not fit this model: missing weights "
