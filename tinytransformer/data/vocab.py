@@ -8,6 +8,7 @@ to -1, which its batching drops.
     vocab = Vocab.build([["我", "有", "苹果"], ["我", "爱", "你"]])
     vocab.encode(["我", "猫"])      # [4, 1]: 猫 is unknown, <unk> is id 1
 """
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -93,8 +94,8 @@ class Vocab:
 
     def encode_array(self, tokens, dtype=np.int32):
         """`encode` as a NumPy array (the fast path for long corpora)."""
-        get, unk = self.stoi.get, self.unk_id
-        return np.fromiter((get(token, unk) for token in tokens), dtype=dtype, count=len(tokens))
+        ids = map(self.stoi.get, tokens, itertools.repeat(self.unk_id))   # map: no Python frame per token
+        return np.fromiter(ids, dtype=dtype, count=len(tokens))
 
     def decode(self, ids, strip_special=True):
         """Tokens for `ids`. With `strip_special`, decoding stops at the first `</s>`
