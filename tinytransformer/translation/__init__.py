@@ -4,6 +4,7 @@
     parallel.py    read_tsv, train_dev_split, make_batches (parallel text -> padded id arrays)
     corpus/        the built-in corpus: lexicon (data), grammar (rendering), sampler (splits)
     translator.py  Translator (model + vocabularies: translate, save, load) and corpus BLEU
+    evaluation.py  score_translations: BLEU and chrF with sacreBLEU signatures, sample tables
     trainer.py     TrainConfig and Trainer (the training loop behind examples/train_translate.py)
     runs.py        RunFolder (one run per output folder, a lock) and StopSignals (SIGINT/SIGTERM)
     errors.py      TrainingError, NonFiniteError, RunFolderError, Interrupted
@@ -17,6 +18,7 @@ from .parallel import make_batches, read_tsv, train_dev_split
 from .corpus import (DOC_EXAMPLES, ENGLISH_PROPER_NOUNS, FIXED_PHRASES, builtin_splits,
                      generate_corpus, held_out_samples)
 from .translator import LongSentenceWarning, Translator, corpus_bleu
+from .evaluation import Scores, bleu_score, format_samples, score_translations
 from .trainer import TrainConfig, Trainer
 from .errors import Interrupted, NonFiniteError, RunFolderError, TrainingError
 
@@ -26,5 +28,6 @@ __all__ = [
     "DOC_EXAMPLES", "FIXED_PHRASES", "ENGLISH_PROPER_NOUNS", "generate_corpus", "builtin_splits",
     "held_out_samples",
     "Translator", "corpus_bleu", "LongSentenceWarning", "TrainConfig", "Trainer",
+    "Scores", "score_translations", "bleu_score", "format_samples",
     "TrainingError", "NonFiniteError", "RunFolderError", "Interrupted",
 ]
