@@ -6,6 +6,8 @@ library) holding:
     model.<dotted name>         every parameter, e.g. model.layers.0.linear1.weight
     optim.state.<i>.<name>      the optimizer's state for parameter number i
                                 (e.g. optim.state.3.exp_avg, optim.state.3.step)
+    blob.<name>                 opaque bytes as a uint8 array (e.g. a tokenizer model),
+                                given to save_checkpoint(blobs=) and read with read_blob
     meta                        UTF-8 JSON, as a uint8 array: the format tag, `config`
                                 (what is needed to rebuild the model), `extra`
                                 (vocabularies, step, RNG state...), and the
@@ -36,8 +38,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "CheckpointReader",
-           "CheckpointError", "CheckpointNotFoundError"]
+__all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "average_checkpoints",
+           "CheckpointReader", "CheckpointError", "CheckpointNotFoundError"]
 
 FORMAT = "tinytransformer-checkpoint"
 VERSION = 1
@@ -142,14 +144,23 @@ def _write_npz(file, arrays):
     np.savez(file, **arrays)
 
 
-def save_checkpoint(path, model, optimizer=None, config=None, extra=None):
-    """Save the model's parameters, the optimizer's state (optional), and the
-    JSON-serializable dicts `config` and `extra` to ONE .npz file at `path`
-    (written exactly there, atomically; no ".npz" is appended)."""
+MAX_BLOB_BYTES = 1 << 28
+
+
+def save_checkpoint(path, model, optimizer=None, config=None, extra=None, blobs=None):
+    """Save the model's parameters, the optimizer's state (optional), the
+    JSON-serializable dicts `config` and `extra`, and `blobs` ({name: bytes},
+    say a tokenizer's model) to ONE .npz file at `path` (written exactly
+    there, atomically; no ".npz" is appended)."""
     arrays = OrderedDict()
     if model is not None:
         for name, value in model.state_dict().items():
             arrays[f"model.{name}"] = value
+    for name, data in (blobs or {}).items():
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"save_checkpoint: blob {name!r} must be bytes, got "
+                            f"{type(data).__name__}")
+        arrays[f"blob.{name}"] = np.frombuffer(bytes(data), dtype=np.uint8)
     meta = {"format": FORMAT, "version": VERSION, "config": config, "extra": extra,
             "optimizer": None}
     if optimizer is not None:
@@ -202,6 +213,55 @@ def load_checkpoint(path, model=None, optimizer=None, device=None):
             raise CheckpointError(f"{path}: its optimizer state does not fit: {error}") from None
     return {"config": reader.config, "extra": reader.extra, "model_state": model_state,
             "optim_state": optim_state}
+
+
+def average_checkpoints(paths, out_path, extra=None):
+    """Write to `out_path` a checkpoint whose every model weight is the element-wise mean
+    of that weight in the checkpoints `paths` (the standard NMT trick: the mean of the last
+    few checkpoints of a run is usually better than any one of them, for free).
+
+    All must hold the same weights (names, shapes, dtypes) and the same config; the
+    config and blobs (say, a tokenizer) of the first are kept, its `extra` is replaced
+    by `extra` (default: {"averaged": [the file names]}), and no optimizer state is
+    written (an average is for using, not for resuming). The mean is taken in float64
+    and stored in each weight's own dtype. Returns the number of weights averaged.
+    """
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise ValueError("average_checkpoints: no checkpoints given")
+    sums, dtypes, config, blobs = OrderedDict(), {}, None, {}
+    for number, path in enumerate(paths):
+        with CheckpointReader(path) as reader:
+            state = reader.read_model_state()
+            if number == 0:
+                config = reader.config
+                blobs = {name[len("blob."):]: reader.read_blob(name[len("blob."):])
+                         for name in reader.names("blob.")}
+                dtypes = {name: value.dtype for name, value in state.items()}
+                sums = OrderedDict((name, value.astype(np.float64)) for name, value in state.items())
+                continue
+            if reader.config != config:
+                raise CheckpointError(f"average_checkpoints: {path} has another config than "
+                                      f"{paths[0]} (a different model or vocabulary)")
+            if list(state) != list(sums):
+                raise CheckpointError(f"average_checkpoints: {path} holds other weights than "
+                                      f"{paths[0]}")
+            for name, value in state.items():
+                if value.shape != sums[name].shape or value.dtype != dtypes[name]:
+                    raise CheckpointError(f"average_checkpoints: {path}: {name} is "
+                                          f"{value.dtype} {value.shape}, in {paths[0]} "
+                                          f"{dtypes[name]} {sums[name].shape}")
+                sums[name] += value
+    mean = OrderedDict((name, (total / len(paths)).astype(dtypes[name]))
+                       for name, total in sums.items())
+
+    class _State:                 # what save_checkpoint asks of a model: its state_dict()
+        def state_dict(self):
+            return mean
+
+    extra = {"averaged": [os.path.basename(p) for p in paths]} if extra is None else extra
+    save_checkpoint(out_path, _State(), None, config, extra, blobs)
+    return len(mean)
 
 
 class CheckpointReader:
@@ -340,6 +400,16 @@ class CheckpointReader:
                 and isinstance(meta["optimizer"].get("param_groups"), list)):
             raise self._invalid("its optimizer entry is malformed")
         return meta
+
+    def read_blob(self, name):
+        """The bytes saved as blobs={name: ...} (a CheckpointError if absent or not bytes)."""
+        key = f"blob.{name}"
+        if key not in self._members:
+            raise CheckpointError(f"{self.path} has no saved {name!r} (blob.{name})")
+        shape, dtype = self.header(key)
+        if dtype != np.uint8 or len(shape) != 1:
+            raise self._invalid(f"its {key} entry is not bytes")
+        return self.read(key, max_bytes=MAX_BLOB_BYTES).tobytes()
 
     # -- a model's and an optimizer's arrays -----------------------------------------
     def read_model_state(self, model=None):
