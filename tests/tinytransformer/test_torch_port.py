@@ -15,6 +15,8 @@ torch = pytest.importorskip("torch")
 
 import tinytensor as tt  # noqa: E402
 import tinytransformer  # noqa: E402
+from tinytransformer.utils.torch_port import (attention_state_from_torch,  # noqa: E402
+                                              transformer_state_from_torch)
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:enable_nested_tensor is True:UserWarning",          # nn.Transformer, norm_first
@@ -31,79 +33,26 @@ def rng():
     return np.random.default_rng(1234)
 
 
-# -- porting -------------------------------------------------------------------------
-def _attention_state(prefix, torch_attn, used):
-    """nn.MultiheadAttention's parameters under our names (q/k/v split out of in_proj)."""
-    d = torch_attn.embed_dim
-    w = torch_attn.in_proj_weight.detach().cpu().numpy()
-    b = torch_attn.in_proj_bias.detach().cpu().numpy()
-    used.update({id(torch_attn.in_proj_weight), id(torch_attn.in_proj_bias),
-                 id(torch_attn.out_proj.weight), id(torch_attn.out_proj.bias)})
-    state = {}
-    for i, name in enumerate(("q_proj", "k_proj", "v_proj")):
-        state[f"{prefix}{name}.weight"] = w[i * d:(i + 1) * d]
-        state[f"{prefix}{name}.bias"] = b[i * d:(i + 1) * d]
-    state[f"{prefix}out_proj.weight"] = torch_attn.out_proj.weight.detach().cpu().numpy()
-    state[f"{prefix}out_proj.bias"] = torch_attn.out_proj.bias.detach().cpu().numpy()
-    return state
-
-
-def _module_state(prefix, torch_module, used):
-    """A plain torch module (Linear, LayerNorm): same parameter names as ours."""
-    state = {}
-    for name, p in torch_module.named_parameters():
-        used.add(id(p))
-        state[f"{prefix}{name}"] = p.detach().cpu().numpy()
-    return state
-
-
+# -- porting (tinytransformer.utils.torch_port) ------------------------------------------
 def port_attention(torch_attn, ours):
     """Copy a torch.nn.MultiheadAttention into our MultiHeadAttention; returns the
     number of torch tensors used (all of them, or this raises)."""
-    used = set()
-    ours.load_state_dict(_attention_state("", torch_attn, used), strict=True)
-    assert len(used) == len(list(torch_attn.parameters()))
-    return len(used)
+    ours.load_state_dict(attention_state_from_torch(torch_attn), strict=True)
+    return len(list(torch_attn.parameters()))
 
 
 def port_weights(torch_transformer, ours):
-    """Copy every parameter of a torch.nn.Transformer into ours.encoder / ours.decoder.
-
-    torch                                       ours
-    {enc,dec}oder.layers.i.self_attn.in_proj_*  ...self_attn.{q,k,v}_proj.*  (split in 3)
-    decoder.layers.i.multihead_attn.*           decoder.layers.i.cross_attn.*
-    *.layers.i.linear1 / linear2                *.layers.i.feed_forward.linear1 / linear2
-    *.layers.i.norm1/2/3, encoder.norm, decoder.norm: same names.
-    Returns the number of torch tensors ported, checked to be all of them.
-    """
-    used, state = set(), {}
-    stacks = [("encoder", torch_transformer.encoder, ("self_attn",)),
-              ("decoder", torch_transformer.decoder, ("self_attn", "multihead_attn"))]
-    for stack_name, stack, attentions in stacks:
-        for i, layer in enumerate(stack.layers):
-            prefix = f"{stack_name}.layers.{i}."
-            for attn in attentions:
-                our_attn = "cross_attn" if attn == "multihead_attn" else attn
-                state.update(_attention_state(f"{prefix}{our_attn}.", getattr(layer, attn), used))
-            for linear in ("linear1", "linear2"):
-                state.update(_module_state(f"{prefix}feed_forward.{linear}.",
-                                           getattr(layer, linear), used))
-            norms = ("norm1", "norm2") + (("norm3",) if stack_name == "decoder" else ())
-            for norm in norms:
-                state.update(_module_state(f"{prefix}{norm}.", getattr(layer, norm), used))
-        assert stack.norm is not None, f"torch's {stack_name} has no final norm"
-        state.update(_module_state(f"{stack_name}.norm.", stack.norm, used))
-
+    """Copy every parameter of a torch.nn.Transformer into ours.encoder / ours.decoder;
+    returns the number of torch tensors ported, checked to be all of them."""
+    state = transformer_state_from_torch(torch_transformer)
     missing, unexpected = ours.load_state_dict(state, strict=False)
     assert unexpected == []
     # Only what lives outside nn.Transformer (embeddings, output layer) stays unported.
     assert all(not name.startswith(("encoder.", "decoder.")) for name in missing), missing
-    n_torch = len(list(torch_transformer.parameters()))
-    assert len(used) == n_torch, f"ported {len(used)} of {n_torch} torch tensors"
     n_ours = sum(1 for name, _ in ours.named_parameters()
                  if name.startswith(("encoder.", "decoder.")))
     assert len(state) == n_ours   # each in_proj gives 6 of ours; every one of ours is set
-    return len(used)
+    return len(list(torch_transformer.parameters()))
 
 
 def make_pair(norm_first, seed=0):
