@@ -23,9 +23,10 @@ try:
 except ImportError:              # Windows: no flock; a second run is not detected there
     fcntl = None
 
-__all__ = ["RunFolder", "StopSignals", "CHECKPOINTS"]
+__all__ = ["RunFolder", "StopSignals", "CHECKPOINTS", "STEP_CHECKPOINTS"]
 
-CHECKPOINTS = ("last.npz", "best.npz")
+CHECKPOINTS = ("last.npz", "best.npz", "averaged.npz")
+STEP_CHECKPOINTS = "step-*.npz"     # kept for averaging (TrainConfig.keep_checkpoints)
 LOCK_NAME = ".lock"
 
 
@@ -113,7 +114,8 @@ class RunFolder:
         """{file name: run id} of the checkpoints in the folder; the id is None for
         a checkpoint older than run ids, "unreadable" for a damaged file."""
         runs = {}
-        for name in CHECKPOINTS:
+        steps = sorted(path.name for path in self.path.glob(STEP_CHECKPOINTS))
+        for name in list(CHECKPOINTS) + steps:
             path = self.path / name
             if not path.exists():
                 continue

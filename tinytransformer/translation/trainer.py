@@ -25,6 +25,8 @@ import importlib.util
 import json
 import math
 import numbers
+import os
+import pathlib
 import signal
 import time
 import uuid
@@ -38,15 +40,17 @@ from ..nn import evaluating
 from ..optim import Adam, clip_grad_norm_
 from ..optim.lr_scheduler import NoamSchedule
 from ..transformer import Transformer, TransformerConfig
-from ..utils.checkpoint import load_checkpoint
+from ..utils.checkpoint import average_checkpoints, load_checkpoint
 from ..utils.progress import Progress
 from .parallel import make_batches
 from .errors import Interrupted, NonFiniteError, RunFolderError, TrainingError
-from .runs import RunFolder, StopSignals
-from .tokenizers import find_proper_nouns, tokenize
+from .runs import STEP_CHECKPOINTS, RunFolder, StopSignals
+from .tokenizers import SentencePieceTokenizer, WordTokenizer, find_proper_nouns
 from .translator import Translator, corpus_bleu
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError", "NonFiniteError", "Interrupted"]
+
+TOKENIZERS = ("words", "sentencepiece-en", "sentencepiece")
 
 
 @dataclasses.dataclass
@@ -65,6 +69,11 @@ class TrainConfig:
     # the data
     batch_tokens: int = 1500     # about this many (padded) tokens per batch
     min_freq: int = 1            # rarer tokens become <unk>
+    # "words": Chinese characters and English lower-cased words (exact on the built-in corpus);
+    # "sentencepiece-en": SentencePiece subwords for English, characters for Chinese;
+    # "sentencepiece": subwords for both. SentencePiece is trained on the training pairs only.
+    tokenizer: str = "words"
+    subword_vocab: int = 4000    # pieces per SentencePiece model
     # the optimisation
     warmup: int = 400            # steps of the paper's warmup schedule
     lr_factor: float = 1.0
@@ -72,13 +81,14 @@ class TrainConfig:
     clip: float = 1.0            # largest gradient norm
     steps: int = 1200
     eval_every: int = 300
+    keep_checkpoints: int = 0    # keep the weights of the last this many evaluations, to average
     seed: int = 0
     device: str = "cpu"
 
     def __post_init__(self):
         at_least = {"d_model": 1, "n_heads": 1, "n_layers": 1, "d_ff": 1, "max_len": 3,
                     "batch_tokens": 1, "min_freq": 1, "warmup": 1, "steps": 1, "eval_every": 1,
-                    "seed": 0}
+                    "seed": 0, "subword_vocab": 16, "keep_checkpoints": 0}
         for name, low in at_least.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
@@ -91,6 +101,9 @@ class TrainConfig:
                 math.isfinite(value) and low <= value < high and (value > 0 or text != "> 0")
             if not ok:
                 raise ValueError(f"TrainConfig: {name} must be a number in {text}, got {value!r}")
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(f"TrainConfig: tokenizer must be one of {', '.join(TOKENIZERS)}, "
+                             f"got {self.tokenizer!r}")
         if not isinstance(self.device, str):
             raise ValueError(f"TrainConfig: device must be 'cpu' or 'cuda', got {self.device!r}")
         self.model_config(1000, 1000)               # the model's own checks (d_model / n_heads)
@@ -139,12 +152,15 @@ class Trainer:
                                 "that a tenth of it can be held out")
         tt.manual_seed(c.seed)
         if translator is None:
-            src_vocab = Vocab.build([tokenize(s, src_lang) for s, _ in data["train"]], c.min_freq)
-            tgt_vocab = Vocab.build([tokenize(t, tgt_lang) for _, t in data["train"]], c.min_freq)
-            model = Transformer.from_config(c.model_config(len(src_vocab), len(tgt_vocab)))
             if proper_nouns is None:
                 proper_nouns = find_proper_nouns(t for _, t in data["train"]) if tgt_lang == "en" else ()
-            translator = Translator(model, src_vocab, tgt_vocab, src_lang, tgt_lang, proper_nouns)
+            src_tokenizer = self._tokenizer([s for s, _ in data["train"]], src_lang)
+            tgt_tokenizer = self._tokenizer([t for _, t in data["train"]], tgt_lang, proper_nouns)
+            src_vocab = Vocab.build([src_tokenizer.tokenize(s) for s, _ in data["train"]], c.min_freq)
+            tgt_vocab = Vocab.build([tgt_tokenizer.tokenize(t) for _, t in data["train"]], c.min_freq)
+            model = Transformer.from_config(c.model_config(len(src_vocab), len(tgt_vocab)))
+            translator = Translator(model, src_vocab, tgt_vocab, src_lang, tgt_lang, proper_nouns,
+                                    src_tokenizer, tgt_tokenizer)
         self.translator = translator
         try:
             self.model = translator.model.to(c.device)
@@ -170,11 +186,21 @@ class Trainer:
         self._batches = (None, None)
         self._stop = None
 
+    def _tokenizer(self, sentences, lang, proper_nouns=()):
+        """The config's tokenizer for one side, SentencePiece trained on `sentences`."""
+        kind = self.config.tokenizer
+        if kind == "sentencepiece" or (kind == "sentencepiece-en" and lang == "en"):
+            try:
+                return SentencePieceTokenizer.train(sentences, lang, self.config.subword_vocab)
+            except (ImportError, ValueError) as error:
+                raise TrainingError(f"tokenizer {kind!r}: {error}") from None
+        return WordTokenizer(lang, proper_nouns)
+
     def _encode(self, pairs):
         """(source ids, target ids) of the pairs that fit the position table, and their indices."""
         t = self.translator
-        src = [t.src_vocab.encode(tokenize(s, t.src_lang)) for s, _ in pairs]
-        tgt = [t.tgt_vocab.encode(tokenize(x, t.tgt_lang)) for _, x in pairs]
+        src = [t.src_vocab.encode(t.src_tokenizer.tokenize(s)) for s, _ in pairs]
+        tgt = [t.tgt_vocab.encode(t.tgt_tokenizer.tokenize(x)) for _, x in pairs]
         keep = [i for i in range(len(src))
                 if src[i] and max(len(src[i]) + 1, len(tgt[i]) + 2) <= self.config.max_len]
         return ([src[i] for i in keep], [tgt[i] for i in keep]), keep
@@ -349,9 +375,38 @@ class Trainer:
         if bleu > state["best_bleu"]:
             state["best_bleu"] = bleu
             self.save(out_dir / "best.npz")
+        if self.config.keep_checkpoints:
+            self._keep_weights(out_dir)
         self.save(out_dir / "last.npz")
         if on_eval is not None:
             on_eval(self)
+
+    def _keep_weights(self, folder):
+        """step-<N>.npz: this evaluation's weights (no optimizer state), for `average`; only
+        the newest keep_checkpoints such files stay."""
+        self.translator.save(folder / f"step-{self.state['step']:07d}.npz", None,
+                             {"trainer": {"run_id": self.state["run_id"],
+                                          "step": self.state["step"]}})
+        kept = sorted(pathlib.Path(os.fspath(folder)).glob(STEP_CHECKPOINTS))
+        for old in kept[:-self.config.keep_checkpoints]:
+            old.unlink()
+
+    def average(self, folder, last=None):
+        """averaged.npz in `folder`: the element-wise mean of the weights of the newest `last`
+        (default keep_checkpoints) step-<N>.npz checkpoints of this run. Returns its path,
+        or None when there are fewer than two to average."""
+        folder = folder if isinstance(folder, RunFolder) else RunFolder(folder)
+        last = last or self.config.keep_checkpoints
+        runs = folder.checkpoint_runs()
+        mine = sorted(name for name, owner in runs.items()
+                      if name.startswith("step-") and owner == self.state["run_id"])[-last:]
+        if len(mine) < 2:
+            return None
+        out = folder / "averaged.npz"
+        extra = {"averaged": mine, "trainer": {"run_id": self.state["run_id"],
+                                               "step": self.state["step"]}}
+        average_checkpoints([folder / name for name in mine], out, extra)
+        return out
 
     def save(self, path):
         """A checkpoint of the run as it is now (refused if a weight is not finite)."""

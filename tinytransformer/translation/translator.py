@@ -14,7 +14,7 @@ from ..decoding import beam_search, greedy_decode
 from ..nn import evaluating
 from ..transformer import Transformer, TransformerConfig
 from ..utils.checkpoint import CheckpointError, CheckpointReader, save_checkpoint
-from .tokenizers import LANGUAGES, detokenize, tokenize
+from .tokenizers import LANGUAGES, WordTokenizer, tokenizer_from_config
 
 __all__ = ["Translator", "corpus_bleu", "LongSentenceWarning"]
 
@@ -63,19 +63,29 @@ def split_tokens(tokens, limit, _level=0):
 
 
 class Translator:
-    """A Transformer with its source and target vocabularies.
+    """A Transformer with its source and target tokenizers and vocabularies.
 
+    The tokenizers default to `WordTokenizer`s (Chinese characters, English
+    lower-cased words); pass `SentencePieceTokenizer`s for subwords. Both are
+    saved with the model (a SentencePiece model as bytes in the checkpoint).
     `proper_nouns` are English words written with a capital letter ("Mary",
-    "Beijing"); the English detokenizer restores their case, which lower-cased
-    tokens lose. The caller knows its data and passes them (for the built-in
-    corpus: `translation.corpus.ENGLISH_PROPER_NOUNS`); they are saved with the model.
+    "Beijing"); the English word detokenizer restores their case, which
+    lower-cased tokens lose. The caller knows its data and passes them (for the
+    built-in corpus: `translation.corpus.ENGLISH_PROPER_NOUNS`).
     """
 
     def __init__(self, model, src_vocab, tgt_vocab, src_lang="zh", tgt_lang="en",
-                 proper_nouns=()):
+                 proper_nouns=(), src_tokenizer=None, tgt_tokenizer=None):
         self.model, self.src_vocab, self.tgt_vocab = model, src_vocab, tgt_vocab
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
         self.proper_nouns = tuple(sorted(set(proper_nouns)))
+        self.src_tokenizer = src_tokenizer or WordTokenizer(src_lang)
+        self.tgt_tokenizer = tgt_tokenizer or WordTokenizer(tgt_lang, self.proper_nouns)
+        for side, tokenizer, lang in (("source", self.src_tokenizer, src_lang),
+                                      ("target", self.tgt_tokenizer, tgt_lang)):
+            if tokenizer.lang != lang:
+                raise ValueError(f"Translator: the {side} tokenizer is for {tokenizer.lang!r}, "
+                                 f"but the {side} language is {lang!r}")
 
     @property
     def max_source_tokens(self):
@@ -84,7 +94,7 @@ class Translator:
 
     def encode_sources(self, texts):
         """Padded (B, S) source ids, each sentence followed by </s> (as in training)."""
-        return self._encode_tokens([tokenize(t, self.src_lang) for t in texts])
+        return self._encode_tokens([self.src_tokenizer.tokenize(t) for t in texts])
 
     def _encode_tokens(self, token_lists):
         longest = max(len(tokens) for tokens in token_lists)
@@ -103,7 +113,7 @@ class Translator:
         return greedy_decode(self.model, src, BOS, EOS, max_len)
 
     def detokenize(self, ids):
-        return detokenize(self.tgt_vocab.decode(ids), self.tgt_lang, self.proper_nouns)
+        return self.tgt_tokenizer.detokenize(self.tgt_vocab.decode(ids))
 
     def translate(self, texts, beam_size=1, max_len=None, batch_size=64, on_long=None):
         """Translate a sentence or a list of them (greedy, or beam search if beam_size > 1).
@@ -121,7 +131,7 @@ class Translator:
         limit = self.max_source_tokens
         pieces = []                                  # (text index, tokens) in order
         for index, text in enumerate(texts):
-            tokens = tokenize(text, self.src_lang)
+            tokens = self.src_tokenizer.tokenize(text)
             parts = split_tokens(tokens, limit) if tokens else []
             if len(parts) > 1:
                 if on_long is None:
@@ -152,7 +162,7 @@ class Translator:
         with evaluating(self.model):
             memory, src_mask = self.model.encode(src)
             _, weights = self.model.decode(tgt_in, memory, src_mask, need_weights=True)
-        src_tokens = tokenize(text, self.src_lang) + ["</s>"]
+        src_tokens = self.src_tokenizer.tokenize(text) + ["</s>"]
         out_tokens = self.tgt_vocab.decode(out_ids, strip_special=False)
         return src_tokens, out_tokens, weights.numpy()[0]
 
@@ -160,11 +170,17 @@ class Translator:
     def config(self):
         return {"model": self.model.config.to_dict(), "src_vocab": self.src_vocab.to_dict(),
                 "tgt_vocab": self.tgt_vocab.to_dict(), "src_lang": self.src_lang,
-                "tgt_lang": self.tgt_lang, "proper_nouns": list(self.proper_nouns)}
+                "tgt_lang": self.tgt_lang, "proper_nouns": list(self.proper_nouns),
+                "src_tokenizer": self.src_tokenizer.to_config(),
+                "tgt_tokenizer": self.tgt_tokenizer.to_config()}
 
     def save(self, path, optimizer=None, extra=None):
-        """One .npz with weights, vocabularies and (optionally) training state, written atomically."""
-        save_checkpoint(path, self.model, optimizer, self.config(), extra)
+        """One .npz with weights, vocabularies, tokenizers and (optionally) training state,
+        written atomically."""
+        blobs = {f"{side}_tokenizer": tokenizer.model_bytes()
+                 for side, tokenizer in (("src", self.src_tokenizer), ("tgt", self.tgt_tokenizer))
+                 if tokenizer.model_bytes() is not None}
+        save_checkpoint(path, self.model, optimizer, self.config(), extra, blobs)
 
     @classmethod
     def load(cls, path, device=None):
@@ -195,7 +211,8 @@ class Translator:
         model.load_state_dict(state)
         model.eval()
         translator = cls(model, settings["src_vocab"], settings["tgt_vocab"], settings["src_lang"],
-                         settings["tgt_lang"], settings["proper_nouns"])
+                         settings["tgt_lang"], settings["proper_nouns"],
+                         settings["src_tokenizer"], settings["tgt_tokenizer"])
         return translator, header
 
 
@@ -246,4 +263,18 @@ def _check_translator_config(ckpt):
         # built-in corpus, whose nouns the detokenizer then used by default.
         from .corpus import ENGLISH_PROPER_NOUNS
         settings["proper_nouns"] = ENGLISH_PROPER_NOUNS
+    for side in ("src", "tgt"):
+        # Checkpoints from before subwords have no tokenizer entry: they used words.
+        described = config.get(f"{side}_tokenizer", {"kind": "words",
+                                                     "lang": settings[f"{side}_lang"]})
+        try:
+            blob = f"{side}_tokenizer" if described.get("kind") == "sentencepiece" else None
+            tokenizer = tokenizer_from_config(described, blob and ckpt.read_blob(blob),
+                                              settings["proper_nouns"])
+        except (ValueError, AttributeError) as error:
+            raise fail(f"its {side}_tokenizer is unusable ({error})") from None
+        if tokenizer.lang != settings[f"{side}_lang"]:
+            raise fail(f"its {side}_tokenizer is for {tokenizer.lang!r}, its {side}_lang "
+                       f"{settings[f'{side}_lang']!r}")
+        settings[f"{side}_tokenizer"] = tokenizer
     return settings
