@@ -31,8 +31,9 @@ import numpy as np
 import tinytensor as tt
 from tinytransformer.translation import (DOC_EXAMPLES, ENGLISH_PROPER_NOUNS, FIXED_PHRASES,
                                          Interrupted, TrainConfig, Trainer, TrainingError,
-                                         Translator, builtin_splits, held_out_samples, read_tsv,
-                                         tokenize, train_dev_split)
+                                         Translator, builtin_splits, format_samples,
+                                         held_out_samples, read_tsv, score_translations,
+                                         train_dev_split)
 from tinytransformer.translation.runs import RunFolder
 from tinytransformer.utils.checkpoint import CheckpointError, atomic_write
 
@@ -42,8 +43,22 @@ IDIOM_REPEATS = 50
 DEFAULTS = TrainConfig().to_dict()
 
 
+# --preset NAME: a recipe's settings; options given explicitly still override them.
+PRESETS = {
+    # Tatoeba-format pairs on a 2-core CPU in an hour (see the README): subword English,
+    # character Chinese, the baseline Transformer of issue 12 (d_model 256, 3+3 layers),
+    # stopped by the clock, and the mean of the last five evaluated checkpoints.
+    "tatoeba": dict(d_model=256, n_heads=4, n_layers=3, d_ff=1024, dropout=0.1, batch_tokens=1500,
+                    warmup=800, tokenizer="sentencepiece-en", subword_vocab=4000, steps=100_000,
+                    eval_every=500, keep_checkpoints=5, average=5, time_limit=55.0),
+}
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="a recipe's settings (tatoeba: an hour on Tatoeba pairs); options "
+                        "given explicitly override it")
     parser.add_argument("--data", help="training pairs, tab-separated English<TAB>Chinese[<TAB>...] "
                         "(Tatoeba/manythings format); default: the built-in corpus")
     parser.add_argument("--dev", help="dev pairs in the same format (default: 10%% of --data)")
@@ -68,6 +83,20 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=DEFAULTS["steps"])
     parser.add_argument("--eval-every", type=int, default=DEFAULTS["eval_every"])
     parser.add_argument("--min-freq", type=int, default=DEFAULTS["min_freq"])
+    parser.add_argument("--tokenizer", choices=["words", "sentencepiece-en", "sentencepiece"],
+                        help="words: Chinese characters, English lower-cased words (default for "
+                        "the built-in corpus); sentencepiece-en: English subwords (default for "
+                        "--data); sentencepiece: subwords on both sides")
+    parser.add_argument("--subword-vocab", type=int, default=DEFAULTS["subword_vocab"],
+                        help="pieces per SentencePiece model")
+    parser.add_argument("--keep-checkpoints", type=int, default=DEFAULTS["keep_checkpoints"],
+                        help="keep the weights of the last N evaluations (step-*.npz)")
+    parser.add_argument("--average", type=int, default=0, metavar="N",
+                        help="at the end, average the last N evaluations' weights into "
+                        "averaged.npz (keeps N checkpoints) and use it if its dev BLEU is higher")
+    parser.add_argument("--test", metavar="FILE",
+                        help="score the final model on these pairs (default: the dev pairs, or "
+                        "the built-in test split)")
     parser.add_argument("--max-len", type=int, default=DEFAULTS["max_len"])
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     parser.add_argument("--device", default=DEFAULTS["device"], help="cpu or cuda")
@@ -79,14 +108,38 @@ def parse_args(argv=None):
                         help="write the computation graph of one decoder layer (decoder_layer.svg)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-plots", action="store_true", help="draw no pictures")
+    preset = parser.parse_known_args(argv)[0].preset
+    if preset:
+        parser.set_defaults(**PRESETS[preset])
     args = parser.parse_args(argv)
     if args.src == args.tgt:
         parser.error("--src and --tgt must differ")
+    if preset and args.data is None:
+        parser.error(f"--preset {preset} trains on your pairs: give --data (and --dev)")
+    if args.tokenizer is None:
+        args.tokenizer = "words" if args.data is None else "sentencepiece-en"
+    if args.average:
+        args.keep_checkpoints = max(args.keep_checkpoints, args.average)
     return args
+
+
+def read_pairs(option, path, args):
+    pairs = read_tsv(path, args.src, args.tgt)
+    if not pairs:
+        raise TrainingError(f"{option} {path} holds no sentence pairs (expected UTF-8 lines "
+                            "English<TAB>Chinese)")
+    return pairs
 
 
 def load_data(args):
     """{"train", "dev", "test"} lists of (source, target) pairs."""
+    data = _load_training_data(args)
+    if args.test:
+        data["test"] = read_pairs("--test", args.test, args)
+    return data
+
+
+def _load_training_data(args):
     if args.data is None:
         splits = builtin_splits(args.seed)
         # Set phrases such as 好久不见 follow no grammar rule and occur once among 5000
@@ -95,15 +148,9 @@ def load_data(args):
         if (args.src, args.tgt) != ("zh", "en"):
             return {k: [(en, zh) for zh, en in v] for k, v in splits.items()}
         return splits
-    train = read_tsv(args.data, args.src, args.tgt)
-    if not train:
-        raise TrainingError(f"--data {args.data} holds no sentence pairs (expected UTF-8 lines "
-                            "English<TAB>Chinese)")
+    train = read_pairs("--data", args.data, args)
     if args.dev:
-        dev = read_tsv(args.dev, args.src, args.tgt)
-        if not dev:
-            raise TrainingError(f"--dev {args.dev} holds no sentence pairs (expected UTF-8 lines "
-                                "English<TAB>Chinese)")
+        dev = read_pairs("--dev", args.dev, args)
     else:
         train, dev = train_dev_split(train, 0.1, seed=args.seed)
         if not dev or not train:
@@ -131,39 +178,58 @@ def init_embeddings(trainer, path):
 
 
 def plot_losses(state, path):
+    """Training and validation loss over steps, and dev BLEU on a second axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     steps, losses = zip(*state["train_loss"])
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     window = max(1, len(losses) // 50)
     smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-    ax.plot(steps[window - 1:], smooth, label="training loss (label-smoothed, running mean)")
+    lines = ax.plot(steps[window - 1:], smooth, label="training loss (label-smoothed, running mean)")
     if state["val"]:
-        val_steps, val_losses, _ = zip(*state["val"])
-        ax.plot(val_steps, val_losses, "o-", label="validation loss")
+        val_steps, val_losses, val_bleu = zip(*state["val"])
+        lines += ax.plot(val_steps, val_losses, "o-", label="dev loss")
+        bleu_axis = ax.twinx()
+        lines += bleu_axis.plot(val_steps, val_bleu, "s--", color="tab:green",
+                                label="dev BLEU (greedy)")
+        bleu_axis.set_ylabel("BLEU")
+        bleu_axis.set_ylim(0, max(max(val_bleu) * 1.1, 1))
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy per token")
-    ax.legend()
+    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
+
+
+# Fonts that hold Chinese characters, by family name (matplotlib's default, DejaVu Sans, does not).
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "Noto Sans CJK JP", "Source Han Sans SC",
+             "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", "PingFang SC",
+             "Heiti SC", "Hiragino Sans GB", "AR PL UMing CN", "Droid Sans Fallback")
+
+
+def cjk_font():
+    """The name of an installed font with Chinese characters, or None."""
+    from matplotlib import font_manager
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
 
 
 def plot_attention(translator, sentence, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
     src_tokens, out_tokens, weights = translator.cross_attention(sentence)
-    # Chinese characters need a CJK font; fall back to showing them as code points.
-    cjk = [f.name for f in font_manager.fontManager.ttflist
-           if any(k in f.name for k in ("CJK", "Hei", "Song", "Kai", "WenQuanYi", "Noto Sans SC"))]
+    font = cjk_font()
     title = sentence
-    if cjk:
-        plt.rcParams["font.family"] = cjk[0]
+    if font:
+        plt.rcParams["font.family"] = [font, "DejaVu Sans"]
     else:
-        src_tokens = [t if t.isascii() else f"U+{ord(t[0]):04X}" for t in src_tokens]
+        print("note: no CJK font is installed, so attention.png writes Chinese characters as "
+              "code points (install one: apt install fonts-noto-cjk, or fonts-wqy-microhei)")
+        src_tokens = [t if t.isascii() else " ".join(f"U+{ord(c):04X}" for c in t)
+                      for t in src_tokens]
         title = " ".join(src_tokens)
     heads = weights.shape[0]
     fig, axes = plt.subplots(1, heads, figsize=(3.2 * heads, 3.4), squeeze=False)
@@ -262,7 +328,8 @@ def train(args):
               f"test pairs ({args.src} -> {args.tgt}"
               f"{', built-in corpus' if args.data is None else ''})")
         if args.resume:
-            overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device}
+            overrides = {"steps": args.steps, "eval_every": args.eval_every, "device": args.device,
+                         "keep_checkpoints": args.keep_checkpoints}
             trainer = Trainer.resume(args.resume, data, overrides)
             print(f"resuming {args.resume} at step {trainer.state['step']}")
         else:
@@ -296,32 +363,55 @@ def train(args):
     return 0
 
 
-def report(args, trainer, data, out, plots):
-    """Test BLEU of best.npz, sample translations, pictures."""
+def choose_final(args, trainer, out):
+    """best.npz, or averaged.npz (the mean of the last --average evaluations' weights) when
+    its dev BLEU is higher: chosen on dev, so the test set stays unseen."""
     best_path = out / "best.npz" if (out / "best.npz").exists() else out / "last.npz"
-    best, _ = Translator.load(best_path)
-    test = data["test"]
-    trainer.translator = best
-    greedy_bleu = trainer.bleu(test)
-    beam_bleu = trainer.bleu(test, beam_size=args.beam)
-    print(f"test BLEU of {best_path.name} on {len(test)} held-out sentences: greedy "
-          f"{greedy_bleu:.1f}, beam {args.beam}: {beam_bleu:.1f}")
+    if not args.average:
+        return best_path
+    averaged_path = trainer.average(out, args.average)
+    if averaged_path is None:
+        print("--average: fewer than two evaluated checkpoints to average")
+        return best_path
+    trainer.translator, _ = Translator.load(averaged_path)
+    averaged_bleu = trainer.bleu(trainer.dev_pairs)
+    best_bleu = trainer.state["best_bleu"]
+    chosen = averaged_path if averaged_bleu > best_bleu else best_path
+    print(f"{averaged_path.name} (mean of the last {args.average} evaluations): dev BLEU "
+          f"{averaged_bleu:.1f}, best.npz {best_bleu:.1f}: testing {chosen.name}")
+    return chosen
 
-    samples = held_out_samples(6, args.seed) if args.data is None else test[:6]
+
+def report(args, trainer, data, out, plots):
+    """Test BLEU and chrF of the final model (with sacreBLEU signatures), sample
+    translations, pictures."""
+    final_path = choose_final(args, trainer, out)
+    final, _ = Translator.load(final_path)
+    test = data["test"]
+    sources, references = [s for s, _ in test], [t for _, t in test]
+    what = args.test or ("the dev pairs" if args.data else "the built-in test split")
+    print(f"\ntest scores of {final_path.name} on {len(test)} pairs ({what}):")
+    for beam in (1, args.beam) if args.beam > 1 else (1,):
+        translations = final.translate(sources, beam, on_long=lambda *_: None)
+        scores = score_translations(translations, references, args.tgt)
+        print(f"{'greedy' if beam == 1 else f'beam {beam}'}: {scores.format()}")
+
+    samples = held_out_samples(6, args.seed) if args.data is None else test[:10]
     if args.data is None and (args.src, args.tgt) == ("zh", "en"):
         samples = DOC_EXAMPLES + samples
-    print("\nsample translations (docs' examples, then held-out sentences):")
-    for source, reference in samples:
-        print(f"  {source}  ->  {best.translate(source)}    (reference: {reference})")
+    print("\nsample translations (greedy)"
+          f"{' (the docs examples, then held-out sentences)' if args.data is None else ''}:")
+    print(format_samples([s for s, _ in samples], final.translate([s for s, _ in samples]),
+                         [t for _, t in samples]))
 
     if not plots:
         return
     plot_losses(trainer.state, out / "loss.png")
     example = samples[0][0]
-    if all(tok in best.src_vocab for tok in tokenize(example, args.src)):
-        plot_attention(best, example, out / "attention.png")
-    print(f"\nwrote {out / 'best.npz'}, {out / 'last.npz'}, {out / 'loss.png'}, {out / 'attention.png'}")
-    print(f'try: python examples/translate.py --checkpoint {out / "best.npz"} "{example}"')
+    if all(tok in final.src_vocab for tok in final.src_tokenizer.tokenize(example)):
+        plot_attention(final, example, out / "attention.png")
+    print(f"\nwrote {final_path}, {out / 'last.npz'}, {out / 'loss.png'}, {out / 'attention.png'}")
+    print(f'try: python examples/translate.py --checkpoint {final_path} "{example}"')
 
 
 if __name__ == "__main__":

@@ -136,8 +136,12 @@ def test_train_translate_end_to_end_writes_checkpoints_and_pictures(tmp_path, ru
                          "--eval-every", "2", "--d-model", "16", "--d-ff", "32", "--layers", "1",
                          "--heads", "2", "--beam", "2", "--no-progress", "--draw-graph"])
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "test BLEU of best.npz" in result.stdout
-    assert "好久不见。  ->" in result.stdout
+    assert "test scores of best.npz on 500 pairs (the built-in test split):" in result.stdout
+    for decoding in ("greedy", "beam 2"):
+        assert re.search(rf"^{decoding}: BLEU \d+\.\d  chrF \d+\.\d$", result.stdout, re.M)
+    assert "BLEU signature: nrefs:1|case:mixed|eff:no|tok:13a" in result.stdout
+    assert re.search(r"source +好久不见。\n +translation +.*\n +reference +Long time no see\.",
+                     result.stdout)
     for name in ("best.npz", "last.npz"):
         Translator.load(out / name)
     for name in ("loss.png", "attention.png"):
