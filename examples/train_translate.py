@@ -74,6 +74,9 @@ def parse_args(argv=None):
     parser.add_argument("--layers", dest="n_layers", type=int, default=DEFAULTS["n_layers"])
     parser.add_argument("--d-ff", type=int, default=DEFAULTS["d_ff"])
     parser.add_argument("--dropout", type=float, default=DEFAULTS["dropout"])
+    parser.add_argument("--tie-output", action=argparse.BooleanOptionalAction,
+                        default=DEFAULTS["tie_output"],
+                        help="the output layer reuses the target embedding (section 3.4)")
     parser.add_argument("--batch-tokens", type=int, default=DEFAULTS["batch_tokens"],
                         help="about this many (padded) tokens per batch")
     parser.add_argument("--warmup", type=int, default=DEFAULTS["warmup"])

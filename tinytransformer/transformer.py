@@ -18,7 +18,8 @@ import numbers
 import tinytensor as tt
 
 from .nn import (Dropout, Embedding, FeedForward, LayerNorm, Linear, Module, ModuleList,
-                 MultiHeadAttention, Parameter, PositionalEncoding, xavier_uniform_, zero_row_)
+                 MultiHeadAttention, Parameter, PositionalEncoding, normal_, uniform_,
+                 xavier_uniform_, zero_row_, zeros_)
 
 __all__ = ["EncoderLayer", "DecoderLayer", "Encoder", "Decoder", "Transformer", "TransformerConfig"]
 
@@ -275,13 +276,41 @@ class Transformer(Module):
             self.output_bias = Parameter(tt.zeros(tgt_vocab))
         else:
             self.output = Linear(d_model, tgt_vocab)
-        # Glorot initialisation of every matrix, as torch.nn.Transformer and the
-        # Annotated Transformer do; embeddings are matrices too.
-        for _, p in self.named_parameters():
-            if p.ndim > 1:
-                xavier_uniform_(p)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """torch.nn.Transformer's initialisation inside the layers, and embeddings that make
+        token vectors as large as the position codes (issue 12):
+
+        * every matrix inside the encoder and decoder layers: Glorot (Xavier) uniform; torch
+          keeps q, k and v as one (3d, d) matrix and draws it as one, so ours, split in three,
+          are drawn with that matrix's bound sqrt(6 / (4 d));
+        * attention biases zero; the feed-forward biases as nn.Linear (U(+-1/sqrt(fan_in)));
+        * embeddings N(0, 1/d_model), as fairseq and tensor2tensor: times sqrt(d_model)
+          (section 3.4) a token vector has entries of unit scale, like the sinusoids. Xavier-
+          sized embeddings (std sqrt(2 / (vocab + d)), 0.016 for 6,600 words) left tokens a
+          quarter of the positions' size: on Tatoeba the encoder then passed on mostly
+          positions and the decoder learnt to ignore the source;
+        * an untied output layer is nn.Linear's default; a tied one is the embedding, whose
+          scale also makes the first logits of unit scale.
+        """
+        d = self.d_model
+        for layer in list(self.encoder.layers) + list(self.decoder.layers):
+            attentions = [layer.self_attn] + ([layer.cross_attn] if hasattr(layer, "cross_attn") else [])
+            for attention in attentions:
+                bound = math.sqrt(6.0 / (4 * d))          # Xavier for the stacked (3d, d) matrix
+                for projection in (attention.q_proj, attention.k_proj, attention.v_proj):
+                    uniform_(projection.weight, -bound, bound)
+                xavier_uniform_(attention.out_proj.weight)
+                for projection in (attention.q_proj, attention.k_proj, attention.v_proj,
+                                   attention.out_proj):
+                    if projection.bias is not None:
+                        zeros_(projection.bias)
+            xavier_uniform_(layer.feed_forward.linear1.weight)
+            xavier_uniform_(layer.feed_forward.linear2.weight)
         for embed in {id(self.src_embed): self.src_embed, id(self.tgt_embed): self.tgt_embed}.values():
-            zero_row_(embed.weight, pad_id)
+            normal_(embed.weight, std=d ** -0.5)
+            zero_row_(embed.weight, self.pad_id)
 
     @classmethod
     def from_config(cls, config):

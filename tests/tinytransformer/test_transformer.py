@@ -162,16 +162,20 @@ def sequence_log_prob(model, src, tokens):
     return log_probs[np.arange(len(tokens)), tokens].sum()
 
 
-def test_beam_search_of_width_one_is_greedy_and_wider_beams_score_at_least_as_well():
+def test_beam_search_of_width_one_is_greedy_and_each_sentence_is_searched_alone():
+    """Width 1 is greedy search. (A wider beam is NOT sure to score at least as well as
+    greedy: greedy's prefix can fall out of the beam at a later step; with this model's
+    initialisation it does for one of these sentences, so the test no longer claims it.)
+    Sentences in one batch are searched independently: each gets what it gets alone."""
     model = tiny_transformer()
     src, _ = random_batch(np.random.default_rng(7), batch=3)
     greedy = tinytransformer.greedy_decode(model, src, BOS, EOS, max_len=6)
     assert tinytransformer.beam_search(model, src, BOS, EOS, beam_size=1, max_len=6, length_penalty=0) == greedy
-    wide = tinytransformer.beam_search(model, src, BOS, EOS, beam_size=4, max_len=6, length_penalty=0)
-    for i in range(3):
-        if len(wide[i]) == len(greedy[i]) == 6:   # neither ended: compare raw scores
-            assert sequence_log_prob(model, src[i:i + 1], wide[i]) >= \
-                sequence_log_prob(model, src[i:i + 1], greedy[i]) - 1e-5
+    wide = tinytransformer.beam_search(model, src, BOS, EOS, beam_size=4, max_len=6)
+    alone = [tinytransformer.beam_search(model, src[i:i + 1], BOS, EOS, beam_size=4, max_len=6)[0]
+             for i in range(3)]
+    assert wide == alone
+    assert wide != greedy          # the wider search does change some translation here
 
 
 def test_share_embeddings_needs_one_vocabulary():

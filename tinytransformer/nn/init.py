@@ -5,7 +5,7 @@ import math
 
 import tinytensor as tt
 
-__all__ = ["uniform_", "normal_", "xavier_uniform_", "zero_row_"]
+__all__ = ["uniform_", "normal_", "zeros_", "xavier_uniform_", "zero_row_"]
 
 
 def uniform_(p, low, high):
@@ -22,6 +22,13 @@ def normal_(p, std=1.0):
     return p
 
 
+def zeros_(p):
+    """Fill p with zeros."""
+    with tt.no_grad():
+        p.data = tt.zeros(p.shape, dtype=p.dtype, device=p.device).data
+    return p
+
+
 def xavier_uniform_(p, gain=1.0):
     """Glorot & Bengio (2010): U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)),
     so activations and gradients keep their variance from layer to layer."""
@@ -30,8 +37,6 @@ def xavier_uniform_(p, gain=1.0):
     fan_out, fan_in = p.shape
     bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return uniform_(p, -bound, bound)
-
-
 
 
 def zero_row_(p, row):

@@ -66,6 +66,7 @@ class TrainConfig:
     d_ff: int = 512
     dropout: float = 0.1
     max_len: int = 64            # longest sentence in tokens, </s> and <s> included
+    tie_output: bool = False     # the output layer reuses the target embedding (section 3.4)
     # the data
     batch_tokens: int = 1500     # about this many (padded) tokens per batch
     min_freq: int = 1            # rarer tokens become <unk>
@@ -111,7 +112,7 @@ class TrainConfig:
     def model_config(self, src_vocab, tgt_vocab):
         return TransformerConfig(src_vocab, tgt_vocab, d_model=self.d_model, n_heads=self.n_heads,
                                  n_layers=self.n_layers, d_ff=self.d_ff, dropout=self.dropout,
-                                 max_len=self.max_len, pad_id=PAD)
+                                 max_len=self.max_len, tie_output=self.tie_output, pad_id=PAD)
 
     @classmethod
     def from_dict(cls, values):
@@ -156,8 +157,8 @@ class Trainer:
                 proper_nouns = find_proper_nouns(t for _, t in data["train"]) if tgt_lang == "en" else ()
             src_tokenizer = self._tokenizer([s for s, _ in data["train"]], src_lang)
             tgt_tokenizer = self._tokenizer([t for _, t in data["train"]], tgt_lang, proper_nouns)
-            src_vocab = Vocab.build([src_tokenizer.tokenize(s) for s, _ in data["train"]], c.min_freq)
-            tgt_vocab = Vocab.build([tgt_tokenizer.tokenize(t) for _, t in data["train"]], c.min_freq)
+            src_vocab = self._vocab(src_tokenizer, [s for s, _ in data["train"]])
+            tgt_vocab = self._vocab(tgt_tokenizer, [t for _, t in data["train"]])
             model = Transformer.from_config(c.model_config(len(src_vocab), len(tgt_vocab)))
             translator = Translator(model, src_vocab, tgt_vocab, src_lang, tgt_lang, proper_nouns,
                                     src_tokenizer, tgt_tokenizer)
@@ -195,6 +196,16 @@ class Trainer:
             except (ImportError, ValueError) as error:
                 raise TrainingError(f"tokenizer {kind!r}: {error}") from None
         return WordTokenizer(lang, proper_nouns)
+
+    def _vocab(self, tokenizer, sentences):
+        """The training side's tokens seen min_freq times, most frequent first; then, for
+        subwords, every other piece of the model (so no word is ever <unk>)."""
+        vocab = Vocab.build([tokenizer.tokenize(s) for s in sentences], self.config.min_freq)
+        if not hasattr(tokenizer, "pieces"):
+            return vocab
+        unused = [piece for piece in tokenizer.pieces() if piece not in vocab]
+        return Vocab(vocab.itos + unused, list(vocab.counts) + [0] * len(unused), vocab.specials,
+                     vocab.total)
 
     def _encode(self, pairs):
         """(source ids, target ids) of the pairs that fit the position table, and their indices."""
@@ -425,7 +436,9 @@ class Trainer:
         translator, header = Translator.load(path)
         extra = header["extra"]
         try:
-            config = TrainConfig.from_dict(extra["options"]).replace(**(overrides or {}))
+            # tie_output came with issue 12; a checkpoint from before says it in its model.
+            options = {"tie_output": translator.model.config.tie_output, **extra["options"]}
+            config = TrainConfig.from_dict(options).replace(**(overrides or {}))
             state, schedule, rng = extra["trainer"], extra["schedule"], extra["rng"]
         except (KeyError, TypeError) as error:
             raise TrainingError(f"{path} holds no training state to resume ({error!r} is "

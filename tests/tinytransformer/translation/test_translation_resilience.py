@@ -208,9 +208,9 @@ def test_a_non_finite_loss_or_gradient_stops_before_reaching_a_checkpoint(data, 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_weights_that_are_not_finite_are_never_saved(data, tmp_path):
     trainer = Trainer(data, CONFIG)
-    weight = trainer.model.output_bias
-    weight.data = (weight * float("inf")).data
-    with pytest.raises(NonFiniteError, match="output_bias holds NaN or infinite values"):
+    weight = trainer.model.decoder.norm.bias
+    weight.data = (weight + float("inf")).data
+    with pytest.raises(NonFiniteError, match="decoder.norm.bias holds NaN or infinite values"):
         trainer.run(tmp_path, progress=False)
     assert not (tmp_path / "last.npz").exists()
 
