@@ -195,6 +195,9 @@ class SentencePieceTokenizer:
                 model_type=model_type, character_coverage=0.9995 if lang == "zh" else 1.0,
                 # Our Vocab adds <pad> <unk> <s> </s>; SentencePiece's own ids are not used.
                 pad_id=-1, bos_id=-1, eos_id=-1, unk_id=0,
+                # No NFKC: it would turn Chinese full-width ？！， into ASCII, and
+                # detokenized text must be the text.
+                normalization_rule_name="identity",
                 hard_vocab_limit=False, num_threads=1, minloglevel=2)
         except RuntimeError as error:
             raise ValueError(f"SentencePieceTokenizer.train: {error}") from None
@@ -205,6 +208,13 @@ class SentencePieceTokenizer:
 
     def detokenize(self, tokens: Iterable[str]) -> str:
         return self._processor.DecodePieces(list(tokens))
+
+    def pieces(self) -> list[str]:
+        """Every piece of the model (its <unk> aside), so that a vocabulary can hold them all:
+        a piece the training text never needed (a single rare letter) still spells new words."""
+        p = self._processor
+        return [p.IdToPiece(i) for i in range(p.GetPieceSize())
+                if not (p.IsUnknown(i) or p.IsControl(i))]
 
     def to_config(self) -> dict:
         return {"kind": self.kind, "lang": self.lang, "pieces": self._processor.GetPieceSize()}

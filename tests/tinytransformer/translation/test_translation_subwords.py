@@ -57,11 +57,6 @@ def test_english_pieces_round_trip_every_held_out_sentence(splits, english_model
     assert "".join(pieces).replace("\u2581", " ").strip() == "I saw him in the park yesterday."
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tokenizers.py SentencePieceTokenizer.train keeps SentencePiece's default "
-    "normalization_rule_name='nmt_nfkc', which rewrites full-width Chinese punctuation "
-    "(？ ！ ，) to ASCII (? ! ,): detokenize(tokenize('狗吗？')) == '狗吗?'; 114 of the 500 "
-    "test sentences come back changed. normalization_rule_name='identity' round-trips all."))
 def test_chinese_pieces_round_trip_every_held_out_sentence(splits, chinese_model):
     held_out = [zh for zh, _ in splits["dev"] + splits["test"]]
     broken = [s for s in held_out if chinese_model.detokenize(chinese_model.tokenize(s)) != s]
@@ -117,15 +112,6 @@ def test_the_trainers_vocab_encodes_a_word_it_spells_from_known_pieces(subword_t
     assert len(ids) == len(pieces) and UNK not in ids, list(zip(pieces, ids))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "trainer.py Trainer.__init__ builds the target Vocab from the pieces that occur in the "
-    "tokenized training sentences (Vocab.build([tgt_tokenizer.tokenize(t) ...])), not from "
-    "the SentencePiece model's inventory: single-letter pieces such as 'j', 'J', 'v' are in "
-    "the model but never used on the training text (longer pieces cover them), so an unseen "
-    "word spelled with them ('jellyfish', 'pavlova', \"Jim's\") is encoded with <unk> (id 1) "
-    "after all, and 'Mary saw a jellyfish.' comes back as 'Mary saw a  \u2047 ellyfish.'. "
-    "With subword_vocab=300 on the built-in corpus, 13 of the model's 300 pieces are missing "
-    "from the 290-token Vocab."))
 def test_the_trainers_vocab_encodes_every_unseen_word_without_unknown(subword_trainer):
     t = subword_trainer.translator
     unknown = {}
