@@ -271,7 +271,7 @@ def _check_translator_config(ckpt):
             blob = f"{side}_tokenizer" if described.get("kind") == "sentencepiece" else None
             tokenizer = tokenizer_from_config(described, blob and ckpt.read_blob(blob),
                                               settings["proper_nouns"])
-        except (ValueError, AttributeError) as error:
+        except (ValueError, AttributeError, ImportError) as error:   # ImportError: no sentencepiece
             raise fail(f"its {side}_tokenizer is unusable ({error})") from None
         if tokenizer.lang != settings[f"{side}_lang"]:
             raise fail(f"its {side}_tokenizer is for {tokenizer.lang!r}, its {side}_lang "
