@@ -16,16 +16,17 @@
 #
 # **This is a taste, not the recipe.** A minute of training on a CPU teaches a small model
 # the most frequent short sentences and little else: expect a dev BLEU of a few points. The
-# full recipe is `examples/train_translate.py` with the settings in the README ("The
-# translator"), from the repository:
+# full recipe is `examples/train_translate.py --preset tatoeba` (README, "The translator"), from
+# the repository:
 #
-#     python examples/train_translate.py --data ../shared/data/tatoeba-cmn-eng/train.tsv \
-#         --dev ../shared/data/tatoeba-cmn-eng/dev.tsv --out runs/tatoeba \
-#         --d-model 256 --layers 2 --d-ff 512 --dropout 0.2 --batch-tokens 2000 --warmup 800 \
-#         --min-freq 2 --steps 8000 --eval-every 600 --time-limit 52
+#     python examples/split_pairs.py ../shared/data/tatoeba-cmn-eng/dev.tsv \
+#         runs/data/dev.tsv runs/data/test.tsv
+#     python examples/train_translate.py --preset tatoeba \
+#         --data ../shared/data/tatoeba-cmn-eng/train.tsv --dev runs/data/dev.tsv \
+#         --test runs/data/test.tsv --out runs/tatoeba
 #
-# It takes about an hour on a CPU (52 minutes, 3288 steps on the README's 2-core machine) and
-# reaches a dev BLEU of about 27 greedy, 28 with beam search.
+# It takes 53 minutes on the README's 2-core machine (5536 steps, English as SentencePiece
+# subwords) and reaches a test BLEU of 31.6 greedy, 32.9 with beam search.
 
 # %%
 import collections
