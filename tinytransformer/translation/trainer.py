@@ -46,7 +46,8 @@ from .parallel import make_batches
 from .errors import Interrupted, NonFiniteError, RunFolderError, TrainingError
 from .runs import STEP_CHECKPOINTS, RunFolder, StopSignals
 from .tokenizers import SentencePieceTokenizer, WordTokenizer, find_proper_nouns
-from .translator import Translator, corpus_bleu
+from .evaluation import bleu_score
+from .translator import Translator
 
 __all__ = ["TrainConfig", "Trainer", "TrainingError", "NonFiniteError", "Interrupted"]
 
@@ -266,7 +267,7 @@ class Trainer:
         model are translated in pieces, silently)."""
         sources, references = [s for s, _ in pairs], [t for _, t in pairs]
         translations = self.translator.translate(sources, beam_size, on_long=lambda *_: None)
-        return corpus_bleu(translations, references)
+        return bleu_score(translations, references, self.translator.tgt_lang)
 
     # -- the run -----------------------------------------------------------------------
     def claim(self, folder, overwrite=False):
