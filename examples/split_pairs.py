@@ -13,9 +13,9 @@ stderr and exit status 1.
 """
 import argparse
 import os
-import random
 import sys
 
+from tinytransformer.translation import train_dev_split
 from tinytransformer.utils.checkpoint import atomic_write
 
 PROGRAM = "split_pairs.py"
@@ -23,13 +23,11 @@ PROGRAM = "split_pairs.py"
 
 def split_lines(lines, fraction, seed):
     """(first, second) lists of the pair lines (English<TAB>Chinese[<TAB>...]); about
-    `fraction` of the distinct Chinese sentences, with all their lines, go to second."""
-    pairs = [(line, line.split("\t")[1].strip()) for line in lines if len(line.split("\t")) >= 2]
-    chinese = sorted({zh for _, zh in pairs})         # sorted: independent of the input's order
-    random.Random(seed).shuffle(chinese)
-    second = set(chinese[:round(fraction * len(chinese))])
-    return ([line for line, zh in pairs if zh not in second],
-            [line for line, zh in pairs if zh in second])
+    `fraction` of the distinct Chinese sentences, with all their lines, go to second.
+    The same split as train_dev_split of the (Chinese, line) pairs."""
+    keyed = [(line.split("\t")[1].strip(), line) for line in lines if len(line.split("\t")) >= 2]
+    first, second = train_dev_split(keyed, fraction, seed)
+    return [line for _, line in first], [line for _, line in second]
 
 
 def main(argv=None):
