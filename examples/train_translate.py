@@ -369,29 +369,30 @@ def train(args):
 
 
 def choose_final(args, trainer, out):
-    """best.npz, or averaged.npz (the mean of the last --average evaluations' weights) when
-    its dev BLEU is higher: chosen on dev, so the test set stays unseen."""
+    """(path, Translator) of best.npz, or of averaged.npz (the mean of the last --average
+    evaluations' weights) when its dev BLEU is higher: chosen on dev, so the test set stays
+    unseen."""
     best_path = out / "best.npz" if (out / "best.npz").exists() else out / "last.npz"
-    if not args.average:
-        return best_path
-    averaged_path = trainer.average(out, args.average)
-    if averaged_path is None:
-        print("--average: fewer than two evaluated checkpoints to average")
-        return best_path
-    trainer.translator, _ = Translator.load(averaged_path)
-    averaged_bleu = trainer.bleu(trainer.dev_pairs)
-    best_bleu = trainer.state["best_bleu"]
-    chosen = averaged_path if averaged_bleu > best_bleu else best_path
-    print(f"{averaged_path.name} (mean of the last {args.average} evaluations): dev BLEU "
-          f"{averaged_bleu:.1f}, best.npz {best_bleu:.1f}: testing {chosen.name}")
-    return chosen
+    if args.average:
+        averaged_path = trainer.average(out, args.average)
+        if averaged_path is None:
+            print("--average: fewer than two evaluated checkpoints to average")
+        else:
+            trainer.translator, _ = Translator.load(averaged_path)
+            averaged_bleu, best_bleu = trainer.bleu(trainer.dev_pairs), trainer.state["best_bleu"]
+            better = averaged_bleu > best_bleu
+            print(f"{averaged_path.name} (mean of the last {args.average} evaluations): dev BLEU "
+                  f"{averaged_bleu:.1f}, best.npz {best_bleu:.1f}: testing "
+                  f"{(averaged_path if better else best_path).name}")
+            if better:
+                return averaged_path, trainer.translator
+    return best_path, Translator.load(best_path)[0]
 
 
 def report(args, trainer, data, out, plots):
     """Test BLEU and chrF of the final model (with sacreBLEU signatures), sample
     translations, pictures."""
-    final_path = choose_final(args, trainer, out)
-    final, _ = Translator.load(final_path)
+    final_path, final = choose_final(args, trainer, out)
     test = data["test"]
     sources, references = [s for s, _ in test], [t for _, t in test]
     what = args.test or ("the dev pairs" if args.data else "the built-in test split")
