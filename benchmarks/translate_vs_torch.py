@@ -30,7 +30,6 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 import tinytensor as tt  # noqa: E402
-import tinytransformer  # noqa: E402
 from tinytransformer.data import BOS, EOS, PAD, Vocab, pad_sequences  # noqa: E402
 from tinytransformer.translation import read_tsv, train_dev_split  # noqa: E402
 from tinytransformer.translation.tokenizers import tokenize  # noqa: E402
@@ -192,12 +191,6 @@ def train_ours(args, data, vocabs, log):
         translator = Translator(model, vocabs[0], vocabs[1])
     pairs = {"train": data["train_pairs"], "dev": data["dev_pairs"]}
     trainer = Trainer(pairs, config, translator=translator)
-    if args.init == "normal":
-        # embeddings N(0, 1/d): times sqrt(d), token vectors of unit scale, as the positions
-        for embedding in (trainer.model.src_embed, trainer.model.tgt_embed):
-            with tt.no_grad():
-                embedding.weight.copy_(tt.randn(*embedding.weight.shape) * r["d_model"] ** -0.5)
-            tinytransformer.nn.init.zero_row_(embedding.weight, PAD)
     assert len(trainer.translator.src_vocab) == len(vocabs[0])
     if args.batches == "torch":
         rng = np.random.default_rng(args.seed)
@@ -226,7 +219,7 @@ def train_ours(args, data, vocabs, log):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", choices=["torch", "ours"], required=True)
-    parser.add_argument("--init", choices=["ours", "torch", "normal"], default="ours")
+    parser.add_argument("--init", choices=["ours", "torch"], default="ours")
     parser.add_argument("--batches", choices=["ours", "torch"], default="ours")
     parser.add_argument("--tie-output", action="store_true", help="ours: tie the output layer")
     parser.add_argument("--train", default=os.path.join(SHARED, "train.tsv"))
