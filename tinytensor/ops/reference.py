@@ -26,7 +26,7 @@ from .activation import softmax_dim
 from .loss import check_cross_entropy_args, target_weights
 from .nn import check_attention_args, check_embedding_args, check_layer_norm_args, dropout
 from .reduction import mean, sum, var
-from .shape import reshape, swapaxes
+from .shape import swapaxes
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "linear",
            "scaled_dot_product_attention", "embedding", "negative_sampling_loss"]
@@ -150,22 +150,20 @@ def embedding(input, weight, padding_idx=None):
     return where(at_padding, rows.detach(), rows)
 
 
-def negative_sampling_loss(input_vectors, output_vectors, input_ids, output_ids, positive,
-                           negative, windows=None, grad_windows=None):
-    """Word2Vec's negative-sampling loss, as its formula: gather the rows, mix
-    the windows, score every hidden vector against every output row, weigh the
-    log-sigmoids. grad_windows: the gradient reaches the rows through it instead
-    of windows (h = grad_windows @ x + detach((windows - grad_windows) @ x))."""
+def negative_sampling_loss(inputs, centres, noise, windows, centre_weights, noise_weights,
+                           scale=None):
+    """CBOW's negative-sampling loss, as its formula: mix each window into its
+    hidden vector, score it against its centre word and the block's noise
+    words, weigh the log-sigmoids. With scale, the forward pass uses
+    scale * h but the gradient of h passes undivided: h + detach(h * (scale - 1))."""
     from .activation import logsigmoid
     from .sampling import check_negative_sampling_args
-    input_ids, output_ids, positive, negative, windows, grad_windows = \
-        check_negative_sampling_args(input_vectors, output_vectors, input_ids, output_ids,
-                                     positive, negative, windows, grad_windows)
-    x = getitem(input_vectors, input_ids)
-    u = getitem(output_vectors, output_ids)
-    h = x if windows is None else matmul(Tensor(windows), x)
-    if grad_windows is not None:
-        through = matmul(Tensor(grad_windows), x)
-        h = through + (h - through).detach()
-    s = matmul(h, swapaxes(u, -1, -2))
-    return -(sum(Tensor(positive) * logsigmoid(s)) + sum(Tensor(negative) * logsigmoid(-s)))
+    windows, centre_weights, noise_weights, scale = check_negative_sampling_args(
+        inputs, centres, noise, windows, centre_weights, noise_weights, scale)
+    h = matmul(Tensor(windows), inputs)                                      # (N, G, d)
+    if scale is not None:
+        h = h + (h * Tensor(scale - 1)).detach()
+    centre_scores = sum(h * centres, 2)                                      # (N, G)
+    noise_scores = matmul(h, swapaxes(noise, 1, 2))                          # (N, G, M)
+    return -(sum(logsigmoid(centre_scores) * Tensor(centre_weights))
+             + sum(logsigmoid(-noise_scores) * Tensor(noise_weights)))

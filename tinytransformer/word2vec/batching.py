@@ -8,8 +8,6 @@ windows can reach, and `windows` (G, P) says which position is in which
 centre's window (0 outside the radius drawn for that centre, across a sentence
 boundary, and on the centre itself).
 """
-import itertools
-
 import numpy as np
 
 from .corpus import checked_sentences
@@ -25,18 +23,9 @@ class Batch:
     count (N, G): context words per centre; centre_weights (N, G); noise_weights
     (N, G, M) for CBOW, (N, P, M) for skip-gram; pairs, examples: how many
     (centre, context) pairs and training examples (pairs or centre words).
-
-    `fused_layout(batch, sg)` adds the same, laid out for tinytensor's fused
-    negative_sampling_loss: input_words (A,) and output_words (B,), the distinct words
-    the batch reads from each table; input_ids (N, P) and output_ids (N, G + M)
-    index them (a block's output rows: its centre words, then its noise words);
-    positive, negative (N, Q, G + M) the weights of each score (Q = G hidden
-    vectors for CBOW, P context positions for skip-gram); input_uses (A,) and
-    output_uses (B,): the examples each distinct row takes part in (for
-    row_scale)."""
+"""
     __slots__ = ("positions", "centres", "noise", "windows", "count", "centre_weights",
-                 "noise_weights", "pairs", "examples", "input_words", "output_words",
-                 "input_ids", "output_ids", "positive", "negative", "input_uses", "output_uses")
+                 "noise_weights", "pairs", "examples")
 
 
 def make_batch(ids, sentence, radius, start, stop, window, block, noise_words, negative,
@@ -58,17 +47,19 @@ def make_batch(ids, sentence, radius, start, stop, window, block, noise_words, n
     np.minimum(centres, n - 1, out=centres)
     centre_radius = np.where(real, radius[centres], 0)
     centre_sentence = sentence[centres]
+    # every (centre, offset) at once: position centre + offset is in the window if the
+    # drawn radius reaches it and it lies in the corpus and in the centre's sentence
+    offsets = np.concatenate([np.arange(-window, 0), np.arange(1, window + 1)])
+    other = centres[:, :, None] + offsets                                          # (N, G, 2w)
+    ok = (centre_radius[:, :, None] >= np.abs(offsets)) & (other >= 0) & (other < n)
+    np.clip(other, 0, n - 1, out=other)
+    ok &= sentence[other] == centre_sentence[:, :, None]
     windows = np.zeros((count_blocks, g, g + 2 * window), dtype=np.float32)
-    rows = np.arange(g)
-    for offset in itertools.chain(range(-window, 0), range(1, window + 1)):
-        other = centres + offset
-        ok = (centre_radius >= abs(offset)) & (other >= 0) & (other < n)
-        np.clip(other, 0, n - 1, out=other)
-        ok &= sentence[other] == centre_sentence
-        windows[:, rows, rows + window + offset] = ok
+    rows = np.arange(g)[:, None]
+    windows[:, rows, rows + window + offsets] = ok
     b = Batch()
     b.positions, b.centres, b.windows = ids[positions], ids[centres], windows
-    b.count = windows.sum(axis=2)                                                  # (N, G)
+    b.count = ok.sum(axis=2, dtype=np.float32)                                     # (N, G)
     active = b.count > 0
     b.centre_weights = active.astype(np.float32)
     b.noise = draw_noise(noise_cdf, (count_blocks, m), rng)
@@ -84,44 +75,13 @@ def make_batch(ids, sentence, radius, start, stop, window, block, noise_words, n
     return b
 
 
-def fused_layout(b, sg):
-    """Fill in the batch's arrays for negative_sampling_loss (see Batch).
-
-    CBOW: hidden vector i of a block (its window's mean) scores its own centre
-    word (weight centre_weights[i], the diagonal of the first G columns) and
-    the M noise words (noise_weights). Skip-gram: context position p scores
-    each centre word whose window holds it (windows transposed) and the noise
-    words (noise_weights, per position)."""
-    n, g, p = b.windows.shape
-    m = b.noise.shape[1]
-    outputs = np.concatenate([b.centres, b.noise], axis=1)                         # (N, G + M)
-    b.input_words, input_ids = np.unique(b.positions, return_inverse=True)
-    b.output_words, output_ids = np.unique(outputs, return_inverse=True)
-    b.input_ids = input_ids.reshape(b.positions.shape)
-    b.output_ids = output_ids.reshape(outputs.shape)
-    q = p if sg else g
-    b.positive = np.zeros((n, q, g + m), dtype=np.float32)
-    b.negative = np.zeros((n, q, g + m), dtype=np.float32)
-    if sg:
-        b.positive[:, :, :g] = b.windows.swapaxes(1, 2)
-    else:
-        b.positive[:, np.arange(g), np.arange(g)] = b.centre_weights
-    b.negative[:, :, g:] = b.noise_weights
-    # examples per row: windows holding each position; pairs (or 1) per centre; K/M per noise
-    b.input_uses = np.bincount(b.input_ids.reshape(-1), minlength=len(b.input_words),
-                               weights=(b.windows > 0).sum(axis=1).reshape(-1))
-    b.output_uses = np.bincount(b.output_ids.reshape(-1), minlength=len(b.output_words),
-                                weights=(b.positive + b.negative).sum(axis=1).reshape(-1))
-
-
 def row_scale(ids, uses, cap):
     """Per row of a leaf: min(1, cap / U), U the uses (examples) of its word summed
     over the whole batch: no word's update is worth more than `cap` examples
     (see row_cap in Word2Vec's docstring)."""
-    unique, inverse = np.unique(ids.reshape(-1), return_inverse=True)
-    total = np.bincount(inverse, weights=uses.reshape(-1), minlength=len(unique))
+    total = np.bincount(ids.reshape(-1), weights=uses.reshape(-1))     # uses of each word id
     scale = np.minimum(1.0, cap / np.maximum(total, 1e-12))
-    return scale[inverse].reshape(ids.shape).astype(np.float32)
+    return scale[ids].astype(np.float32)
 
 
 def encoded_chunks(corpus, vocab, max_sentence_length, chunk_words=200000):

@@ -21,6 +21,7 @@ score of a block is then an entry of a matrix product.
 import numpy as np
 
 import tinytensor as tt
+import tinytensor.nn.functional as F
 from tinytensor import Tensor, backend
 
 __all__ = ["cbow_loss", "skipgram_loss"]
@@ -55,14 +56,21 @@ def cbow_loss(inputs, windows, centres, noise, centre_weights, noise_weights,
     the forward pass uses the mean h = f * S of the window sum S, but the
     gradient of h reaches every context word undivided, as in word2vec.c's and
     gensim's CBOW-mean: h = S + detach(S * (f - 1)). The loss is the same.
+
+    That formula, written with small operations, is
+    tt.reference.negative_sampling_loss:
+
+        h = windows @ inputs
+        h = h + detach(h * (straight_through - 1))       # with straight_through
+        positive = (h * centres).sum(2);  negative = h @ noise^T
+        loss = -(logsigmoid(positive) * cw).sum() - (logsigmoid(-negative) * nw).sum()
+
+    Training runs it as one fused Function, F.negative_sampling_loss (tested
+    equal to the composed one in value and gradient), because this loss is
+    Word2Vec's whole forward and backward.
     """
-    h = tt.matmul(_as_constant(windows, inputs), inputs)                           # (N, G, d)
-    if straight_through is not None:
-        h = h + h.detach() * (_as_constant(straight_through, h) - 1)
-    positive = (h * centres).sum(axis=2)                                           # (N, G)
-    negative = tt.matmul(h, noise.swapaxes(1, 2))                                  # (N, G, M)
-    return -(tt.logsigmoid(positive) * _as_constant(centre_weights, h)).sum() \
-        - (tt.logsigmoid(-negative) * _as_constant(noise_weights, h)).sum()
+    return F.negative_sampling_loss(inputs, centres, noise, windows, centre_weights, noise_weights,
+                                    scale=straight_through)
 
 
 def skipgram_loss(inputs, windows, centres, noise, noise_weights):

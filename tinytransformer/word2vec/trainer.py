@@ -48,8 +48,32 @@ from .workers import fork_available, run_processes
 
 __all__ = ["Word2Vec"]
 
+CACHED_WORDS = 20_000_000      # corpora up to this size are encoded once per train() call
+
 # state_dict names of checkpoints saved when Word2Vec itself was the Module
 _OLD_STATE_NAMES = {"input_embedding": "input_vectors", "output_embedding": "output_vectors"}
+
+
+class _ChunkCache:
+    """The encoded chunks of the first epoch, kept for the next ones when the corpus
+    has at most `limit` words (8 bytes a word): reading and encoding the text again
+    every epoch would take a core's time away from the workers. A larger corpus is
+    streamed from its source every epoch."""
+
+    def __init__(self, limit):
+        self.limit, self.chunks, self.words, self.complete = limit, [], 0, False
+
+    def remember(self, chunks):
+        """Yield the chunks, keeping them while they fit; complete once all were kept."""
+        for chunk in chunks:
+            if self.chunks is not None:
+                self.words += len(chunk[0])
+                if self.words <= self.limit:
+                    self.chunks.append(chunk)
+                else:
+                    self.chunks = None           # too large: stream every epoch
+            yield chunk
+        self.complete = self.chunks is not None
 
 
 class _EpochStats:
@@ -186,11 +210,13 @@ class Word2Vec:
         started = time.perf_counter()
         self._wv = None
         first_epoch, done = self.epochs_trained, 0
+        cache = _ChunkCache(CACHED_WORDS if epochs > 1 else 0)
         for epoch in range(first_epoch + 1, first_epoch + epochs + 1):
             with Progress(total=self.vocab.total, desc=f"epoch {epoch}/{first_epoch + epochs}",
                           unit="word", unit_scale=True, enabled=self.progress) as bar:
                 stats = _EpochStats(bar)
-                chunks = encoded_chunks(corpus, self.vocab, c.max_sentence_length, chunk_words)
+                chunks = cache.chunks if cache.complete else cache.remember(
+                    encoded_chunks(corpus, self.vocab, c.max_sentence_length, chunk_words))
                 jobs = epoch_jobs(chunks, self._keep, self._rng, c.window, c.batch_size,
                                   schedule, done)
                 if self.workers == 1:
@@ -245,13 +271,13 @@ class Word2Vec:
         with tt.no_grad():   # an optimizer step: the tables are leaves that require grad
             for table, index, leaf, host_ids, used in zip(
                     tables, ids, leaves, (batch.positions, batch.centres, batch.noise), uses):
+                step = leaf.grad       # the gradient, scaled in place into the step
                 if c.row_cap and lr > 0:
                     scale = row_scale(host_ids, used, c.row_cap / lr)
-                    step = Tensor(device((-lr * scale)[..., None]))
+                    step.mul_(Tensor(device((-lr * scale)[..., None])))
                 else:
-                    step = -lr
-                table.index_add_(0, index.reshape(-1),
-                                 (leaf.grad * step).reshape(-1, c.vector_size))
+                    step.mul_(-lr)
+                table.index_add_(0, index.reshape(-1), step.reshape(-1, c.vector_size))
         return float(loss.item())
 
     # -- results ------------------------------------------------------------------------

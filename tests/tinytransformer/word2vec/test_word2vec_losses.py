@@ -182,11 +182,10 @@ def test_row_scale_caps_a_words_update_at_row_cap_examples():
     assert_allclose(scale, [[0.8, 0.8, 1.0], [64 / 70, 0.8, 1.0]], rtol=1e-6)
 
 
-@pytest.mark.parametrize("sg", [0, 1])
-def test_the_fused_layout_gives_the_composed_losses_value_and_table_gradients(sg):
-    """A batch's distinct rows through tinytensor's fused negative_sampling_loss
-    (the layout of batching.fused_layout) equals cbow_loss / skipgram_loss on the per-block
-    leaves, in the loss and in the gradient each table row gets (float64)."""
+def test_cbow_loss_on_a_real_batch_equals_the_composed_formula():
+    """cbow_loss (the fused F.negative_sampling_loss) on a batch cut by make_batch, with
+    CBOW-mean's straight-through factor, against tt.reference.negative_sampling_loss, the
+    formula in small operations: the same loss and the same gradient of every row (float64)."""
     rng = np.random.default_rng(5)
     n, window, block, vocab, d = 60, 2, 4, 12, 3
     ids = rng.integers(0, vocab, n).astype(np.int32)
@@ -194,42 +193,23 @@ def test_the_fused_layout_gives_the_composed_losses_value_and_table_gradients(sg
     radius = rng.integers(1, window + 1, n).astype(np.int32)
     cdf = w2v.noise_cdf(rng.integers(1, 50, vocab), 0.75)
     b = w2v.make_batch(ids, sentence, radius, 3, 50, window, block, 6, 5, cdf,
-                       np.random.default_rng(1), sg)
-    w2v.batching.fused_layout(b, sg)
+                       np.random.default_rng(1), 0)
     tables = [rng.standard_normal((vocab, d)), rng.standard_normal((vocab, d))]
-    # composed, on one leaf per occurrence
-    x, u_c, u_n = (tt.tensor(tables[t][i], requires_grad=True)
-                   for t, i in ((0, b.positions), (1, b.centres), (1, b.noise)))
-    if sg:
-        composed = w2v.skipgram_loss(x, b.windows, u_c, u_n, b.noise_weights)
-    else:
-        factor = (1 / np.maximum(b.count, 1))[..., None]
-        composed = w2v.cbow_loss(x, b.windows, u_c, u_n, b.centre_weights, b.noise_weights,
-                                 straight_through=factor)
-    composed.backward()
-    expected = [np.zeros((vocab, d)), np.zeros((vocab, d))]
-    np.add.at(expected[0], b.positions, x.grad.numpy())
-    np.add.at(expected[1], b.centres, u_c.grad.numpy())
-    np.add.at(expected[1], b.noise, u_n.grad.numpy())
-    # fused, on the batch's distinct rows
-    rows = [tt.tensor(tables[0][b.input_words], requires_grad=True),
-            tt.tensor(tables[1][b.output_words], requires_grad=True)]
-    windows = grad_windows = None
-    if not sg:
-        windows, grad_windows = b.windows / np.maximum(b.count, 1)[..., None], b.windows
-    fused = tt.nn.functional.negative_sampling_loss(rows[0], rows[1], b.input_ids, b.output_ids,
-                                                    b.positive, b.negative, windows, grad_windows)
-    fused.backward()
-    assert_allclose(fused.item(), composed.item(), rtol=1e-6)
-    for table, words, row in zip(expected, (b.input_words, b.output_words), rows):
-        assert_allclose(row.grad.numpy(), table[words], rtol=1e-5, atol=1e-12)
-        untouched = np.setdiff1d(np.arange(vocab), words)
-        assert_array_equal(table[untouched], 0)
-    # the uses row_scale caps: windows holding a position, pairs or 1 per centre, K/M per noise
-    used_in = np.zeros(vocab)
-    np.add.at(used_in, b.positions, (b.windows > 0).sum(axis=1))
-    used_out = np.zeros(vocab)
-    np.add.at(used_out, b.centres, b.count if sg else b.centre_weights)
-    np.add.at(used_out, b.noise, b.noise_weights.sum(axis=1))
-    assert_allclose(b.input_uses, used_in[b.input_words], rtol=1e-6)
-    assert_allclose(b.output_uses, used_out[b.output_words], rtol=1e-6)
+    factor = (1 / np.maximum(b.count, 1))[..., None]
+    results = []
+    for loss in (w2v.cbow_loss, None):
+        rows = [tt.tensor(tables[t][i], requires_grad=True)
+                for t, i in ((0, b.positions), (1, b.centres), (1, b.noise))]
+        if loss is None:
+            value = tt.reference.negative_sampling_loss(rows[0], rows[1], rows[2], b.windows,
+                                                        b.centre_weights, b.noise_weights, factor)
+        else:
+            value = loss(rows[0], b.windows, rows[1], rows[2], b.centre_weights, b.noise_weights,
+                         straight_through=factor)
+        value.backward()
+        results.append((value.item(), [r.grad.numpy() for r in rows]))
+    (fused, fused_grads), (composed, composed_grads) = results
+    assert fused == pytest.approx(composed, rel=1e-12) and composed > 1
+    for a, b_ in zip(fused_grads, composed_grads):
+        assert_allclose(a, b_, rtol=1e-10, atol=1e-14)
+        assert np.abs(a).max() > 1e-3
