@@ -78,7 +78,7 @@ for zh, en in pairs[:1] + pairs[40:42]:
 # with k = 5 noise words n_k drawn from the word counts raised to the power 0.75. The first
 # term wants the true word's score h . W'[o] high, the others want the noise words' low.
 #
-# `build_vocab` counts the words and starts the vectors as word2vec.c does: W small and
+# `build_vocab` counts the words and starts the vectors as gensim does: W small and
 # random, W' all zero. So before training every score is 0, every sigmoid is 1/2, and the
 # loss of any example is, by hand, (1 + 5) ln 2 = 4.1588...
 

@@ -200,9 +200,10 @@ def test_initial_vectors_come_from_tinytensors_seeded_generator():
     corpus = topic_corpus(60)
     model = Word2Vec(vector_size=8, min_count=1, seed=7, progress=False).build_vocab(corpus)
     tt.manual_seed(7)
-    expected = uniform_(Parameter(tt.zeros(len(model.vocab), 8)), -0.5 / 8, 0.5 / 8)
+    expected = uniform_(Parameter(tt.zeros(len(model.vocab), 8)), -1 / 8, 1 / 8)
     assert_array_equal(model.model.input_vectors.numpy(), expected.numpy())
-    assert np.abs(expected.numpy()).max() <= 0.5 / 8
+    # gensim 4's range, [-1/d, 1/d) (prep_vectors), twice word2vec.c's [-0.5/d, 0.5/d)
+    assert 0.5 / 8 < np.abs(expected.numpy()).max() <= 1 / 8
     assert_array_equal(model.model.output_vectors.numpy(), 0)        # as word2vec.c and gensim
     again = Word2Vec(vector_size=8, min_count=1, seed=7, progress=False).build_vocab(corpus)
     assert_array_equal(again.model.input_vectors.numpy(), expected.numpy())
