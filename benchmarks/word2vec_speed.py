@@ -1,6 +1,6 @@
 """Word2Vec speed and quality: tinytransformer.word2vec against gensim, same corpus, same run.
 
-    python benchmarks/word2vec_speed.py [CORPUS] [--workers 2] [--modes cbow,sg] [--no-gensim]
+    python benchmarks/word2vec_speed.py [CORPUS] [--workers 2] [--modes cbow,sg] [--rounds 5] [--no-gensim]
 
 CORPUS defaults to ../shared/data/text8-2M/text8_2M.txt (the first 2.14M words of
 text8; not part of the repository). Settings (issue 5): vector_size 100, window 5,
@@ -14,8 +14,12 @@ ratios. The evaluation files come from gensim's wheel (gensim/test/test_data)
 unless --analogies/--pairs name others. Both implementations are scored by
 the same code (ours; it gives the same results as gensim's evaluate_word_*).
 
-The machine is shared and timings are noisy: compare the two implementations
-within one run, not across runs. --json FILE saves the figures.
+The two implementations alternate for --rounds rounds, round r with seed
+seed + r for both: words/s is the median over the rounds, analogy accuracy
+and WordSim the mean over the seeds (one seed's scores vary by about 0.3
+points and 0.015). The machine is shared and timings are noisy: compare the
+two implementations within one run, not across runs. --json FILE saves the
+figures.
 """
 import argparse
 import json
@@ -28,6 +32,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
 
 from tinytransformer.utils import atomic_write  # noqa: E402
 from tinytransformer.word2vec import KeyedVectors, Word2Vec  # noqa: E402
@@ -84,6 +90,21 @@ def run_gensim(corpus, sg, workers, seed):
                     words=model.corpus_total_words, vocabulary=len(model.wv))
 
 
+def summary(mode, implementation, infos):
+    """One row for the runs of one implementation: the median words/s and train time,
+    the mean analogy accuracy and WordSim (over the seeds), and every run's figures."""
+    row = dict(mode=mode, implementation=implementation, runs=len(infos),
+               vocabulary=infos[0]["vocabulary"], words=infos[0]["words"],
+               vocab_seconds=float(np.median([i["vocab_seconds"] for i in infos])),
+               train_seconds=float(np.median([i["train_seconds"] for i in infos])),
+               words_per_second=float(np.median([i["words_per_second"] for i in infos])),
+               per_run=[{k: v for k, v in i.items() if k != "epoch_losses"} for i in infos])
+    for key in ("analogy", "wordsim"):
+        if key in infos[0]:
+            row[key] = float(np.mean([i[key] for i in infos]))
+    return row
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)
@@ -97,6 +118,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"],
                         help="passes over the corpus (5 as the README's figures; 1 to iterate fast)")
     parser.add_argument("--batch-size", type=int, help="centre words per step (ours only)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating runs of each implementation (seeds seed, seed+1, ...): "
+                             "words/s is their median, analogy and WordSim their mean")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     SETTINGS["epochs"] = args.epochs
@@ -110,27 +134,38 @@ def main():
         except ImportError:
             print("gensim is not installed: timing tinytransformer only")
 
-    print(f"corpus {args.corpus}; {SETTINGS}; workers {args.workers}; "
-          f"analogies restrict_vocab {args.restrict_vocab}")
+    print(f"corpus {args.corpus}; {SETTINGS}; workers {args.workers}; rounds {args.rounds}; "
+          f"analogies restrict_vocab {args.restrict_vocab}; threads "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')} "
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
     rows = []
     for mode in args.modes.split(","):
         sg = {"cbow": 0, "sg": 1}[mode.strip()]
         implementations = [("tinytransformer", run_ours)]
         if have_gensim:
             implementations.append(("gensim", run_gensim))
-        for name, run in implementations:
-            print(f"\n== {mode} / {name}", flush=True)
-            if name == "gensim":
-                kv, info = run(args.corpus, sg, args.workers, args.seed)
-            else:
-                kv, info = run(args.corpus, sg, args.workers, args.seed, args.batch_size)
-            info.update(evaluate(kv, args.analogies, args.pairs, args.restrict_vocab))
-            info.update(mode=mode, implementation=name,
-                        words_per_second=info["words"] * SETTINGS["epochs"] / info["train_seconds"])
-            rows.append(info)
-            print({k: v for k, v in info.items() if k != "epoch_losses"}, flush=True)
+        runs = {name: [] for name, _ in implementations}
+        # the implementations alternate, round by round, each round with its own seed (the
+        # same for both), so load changes hit both alike and quality is compared over seeds
+        for round_ in range(args.rounds):
+            seed = args.seed + round_
+            for name, run in implementations:
+                print(f"\n== {mode} / {name} / round {round_ + 1} of {args.rounds}, seed {seed}",
+                      flush=True)
+                if name == "gensim":
+                    kv, info = run(args.corpus, sg, args.workers, seed)
+                else:
+                    kv, info = run(args.corpus, sg, args.workers, seed, args.batch_size)
+                info.update(evaluate(kv, args.analogies, args.pairs, args.restrict_vocab))
+                info.update(seed=seed, words_per_second=info["words"] * SETTINGS["epochs"]
+                            / info["train_seconds"])
+                runs[name].append(info)
+                print({k: v for k, v in info.items() if k != "epoch_losses"}, flush=True)
+        for name, infos in runs.items():
+            rows.append(summary(mode.strip(), name, infos))
 
-    print("\nmode  implementation   vocab  vocab s  train s    words/s  analogy  wordsim353")
+    print("\nmedians of words/s and train s, means of analogy and WordSim over the rounds' seeds")
+    print("mode  implementation   vocab  vocab s  train s    words/s  analogy  wordsim353")
     for r in rows:
         print(f"{r['mode']:5} {r['implementation']:15} {r['vocabulary']:6} {r['vocab_seconds']:8.1f} "
               f"{r['train_seconds']:8.1f} {r['words_per_second']:10.0f} "
