@@ -4,7 +4,10 @@ This is the only module that imports cupy. Every operation asks it for the
 array module (`xp`) of a device and writes its math against that, so the same
 code runs on either device.
 """
+import ctypes
 import math
+import os
+import sys
 
 import numpy as np
 
@@ -15,6 +18,34 @@ except Exception as error:  # pragma: no cover - not installed, or its CUDA libr
     _CUPY_IMPORT_ERROR = error
 else:
     _CUPY_IMPORT_ERROR = None
+
+def keep_freed_memory():
+    """Ask glibc's malloc to keep freed blocks for reuse instead of handing them back.
+
+    Every NumPy result is a fresh array. glibc serves a large one (above 128 KiB
+    at first) with a fresh mapping from the kernel and returns it on free, so
+    the next array of that size faults in every page again: 105,000 page
+    faults a training step at benchmark shape M, about a tenth of the step.
+    With blocks up to 32 MiB taken from the heap and up to 1 GiB of free heap
+    kept, the next step reuses the same memory (about 100 faults a step). Resident
+    memory then stays at its peak instead of falling between steps.
+
+    Called once when tinytensor is imported, on Linux with glibc only; it does
+    nothing when TINYTENSOR_KEEP_FREED_MEMORY=0 or when MALLOC_MMAP_THRESHOLD_ /
+    MALLOC_TRIM_THRESHOLD_ are set (glibc's own settings win). Returns whether
+    it changed anything."""
+    if sys.platform != "linux" or os.environ.get("TINYTENSOR_KEEP_FREED_MEMORY", "1") == "0" \
+            or any(k in os.environ for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt     # the C library this process already runs on
+    except (OSError, AttributeError):           # not glibc (musl has no mallopt)
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # glibc's malloc.h
+    return bool(mallopt(M_MMAP_THRESHOLD, 32 * 2**20)) and bool(mallopt(M_TRIM_THRESHOLD, 2**30))
+
+
+KEEPS_FREED_MEMORY = keep_freed_memory()
 
 DEVICES = ("cpu", "cuda")
 _default_device = "cpu"
