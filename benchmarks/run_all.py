@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import tinytensor as tt  # noqa: E402
 import tinytransformer  # noqa: E402
 from tinytensor.ops.linalg import MatMul  # noqa: E402
+from tinytensor.ops.nn import Linear  # noqa: E402
 from tinytransformer.utils import atomic_write  # noqa: E402
 
 SHAPES = {  # model shape, batch, length, vocabulary (issue 11)
@@ -175,19 +176,26 @@ def torch_step(shape_name):
 
 
 def matmul_flops(step):
-    """The matmul FLOPs of one step (2 m n k per product), counted by wrapping MatMul.forward."""
+    """The matrix-product FLOPs of one step (2 m n k per product), counted by wrapping
+    MatMul.forward and the fused Linear's forward (x @ W^T, plus its bias)."""
     flops = [0]
-    original = MatMul.forward
+    wrapped = {}
 
-    def counting(self, a, b):
-        out = original(self, a, b)
-        flops[0] += 2 * out.size * a.shape[-1]
-        return out
-    MatMul.forward = counting
+    def counting(cls):
+        original = wrapped[cls] = cls.forward
+
+        def forward(self, a, b, *rest):
+            out = original(self, a, b, *rest)
+            flops[0] += 2 * out.size * a.shape[-1]
+            return out
+        cls.forward = forward
+    for cls in (MatMul, Linear):
+        counting(cls)
     try:
         step()
     finally:
-        MatMul.forward = original
+        for cls, original in wrapped.items():
+            cls.forward = original
     return flops[0]
 
 
