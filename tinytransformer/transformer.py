@@ -16,6 +16,7 @@ import math
 import numbers
 
 import tinytensor as tt
+import tinytensor.nn.functional as F
 
 from .nn import (Dropout, Embedding, FeedForward, LayerNorm, Linear, Module, ModuleList,
                  MultiHeadAttention, Parameter, PositionalEncoding, normal_, uniform_,
@@ -121,6 +122,13 @@ def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def add_and_norm(norm, dropout, x, sublayer):
+    """Post-norm's "Add & Norm" around a sublayer's output: norm(x + dropout(sublayer)),
+    as one fused operation (F.add_layer_norm) with the modules' settings."""
+    return F.add_layer_norm(x, sublayer, norm.normalized_shape, norm.weight, norm.bias, norm.eps,
+                            dropout.p if dropout.training else 0.0)
+
+
 class EncoderLayer(Module):
     """Self-attention then feed-forward, each wrapped as "Add & Norm":
     post-norm (the paper): x = LayerNorm(x + Dropout(Sublayer(x)));
@@ -136,17 +144,14 @@ class EncoderLayer(Module):
     def forward(self, x, src_padding_mask=None):
         """x: (B, S, d); src_padding_mask: (B, S), True at padding."""
         def self_attention(h):
-            return self.dropout1(self.self_attn(h, h, h, key_padding_mask=src_padding_mask,
-                                                need_weights=False)[0])
-
-        def feed_forward(h):
-            return self.dropout2(self.feed_forward(h))
+            return self.self_attn(h, h, h, key_padding_mask=src_padding_mask,
+                                  need_weights=False)[0]
 
         if self.norm_first:
-            x = x + self_attention(self.norm1(x))
-            return x + feed_forward(self.norm2(x))
-        x = self.norm1(x + self_attention(x))
-        return self.norm2(x + feed_forward(x))
+            x = x + self.dropout1(self_attention(self.norm1(x)))
+            return x + self.dropout2(self.feed_forward(self.norm2(x)))
+        x = add_and_norm(self.norm1, self.dropout1, x, self_attention(x))
+        return add_and_norm(self.norm2, self.dropout2, x, self.feed_forward(x))
 
 
 class DecoderLayer(Module):
@@ -169,9 +174,9 @@ class DecoderLayer(Module):
         weights = []
 
         def self_attention(h):
-            return self.dropout1(self.self_attn(
+            return self.self_attn(
                 h, h, h, key_padding_mask=tgt_padding_mask, need_weights=False, is_causal=True,
-                cache=None if cache is None else cache.setdefault("self", {}))[0])
+                cache=None if cache is None else cache.setdefault("self", {}))[0]
 
         def cross_attention(h):
             out, w = self.cross_attn(h, memory, memory, key_padding_mask=memory_padding_mask,
@@ -180,19 +185,16 @@ class DecoderLayer(Module):
                                      cache=None if cache is None else cache.setdefault("cross", {}))
             if need_weights:
                 weights.append(w)
-            return self.dropout2(out)
-
-        def feed_forward(h):
-            return self.dropout3(self.feed_forward(h))
+            return out
 
         if self.norm_first:
-            x = x + self_attention(self.norm1(x))
-            x = x + cross_attention(self.norm2(x))
-            x = x + feed_forward(self.norm3(x))
+            x = x + self.dropout1(self_attention(self.norm1(x)))
+            x = x + self.dropout2(cross_attention(self.norm2(x)))
+            x = x + self.dropout3(self.feed_forward(self.norm3(x)))
         else:
-            x = self.norm1(x + self_attention(x))
-            x = self.norm2(x + cross_attention(x))
-            x = self.norm3(x + feed_forward(x))
+            x = add_and_norm(self.norm1, self.dropout1, x, self_attention(x))
+            x = add_and_norm(self.norm2, self.dropout2, x, cross_attention(x))
+            x = add_and_norm(self.norm3, self.dropout3, x, self.feed_forward(x))
         return (x, weights[0]) if need_weights else x
 
 

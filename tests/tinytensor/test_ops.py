@@ -313,6 +313,22 @@ def check_dropout(p):
     return check
 
 
+def np_add_layer_norm(x, s, normalized_shape, weight=None, bias=None, eps=1e-5, dropout_p=0.0):
+    return np_layer_norm(x + s, normalized_shape, weight, bias, eps)
+
+
+def check_add_layer_norm_dropout(p):
+    """With the same seed, dropout of ones gives the mask (0 or 1/(1-p)) the fused
+    operation drew: the output must be layer_norm(x + s * mask)."""
+    def check(out, x, s, shape, weight, bias, *, device, **kwargs):
+        tt.manual_seed(0)
+        mask = tt.dropout(tt.ones(*s.shape, dtype=tt.float64, device=device), p).numpy()
+        assert 0 < (mask == 0).sum() < mask.size
+        np.testing.assert_allclose(out, np_layer_norm(x + s * mask, shape, weight, bias),
+                                   rtol=1e-10, atol=1e-12)
+    return check
+
+
 def check_attention_dropout(p):
     """With the same seed, running on v = identity gives the dropped weights W
     (each 0 or softmax/(1-p)); the output must then be W @ v."""
@@ -832,6 +848,16 @@ SPECS = {
         Case("bias_only_eps", [Arg((3, 5)), (5,), None, Arg((5,))], np_layer_norm,
              kwargs=dict(eps=1e-3)),
         Case("two_trailing_dims", [X234, (3, 4), Arg((3, 4)), Arg((3, 4))], np_layer_norm),
+        fused=True,
+    ),
+    "add_layer_norm": Spec(
+        Case("weight_and_bias", [X234, Arg((2, 3, 4)), (4,), Arg((4,)), Arg((4,))],
+             np_add_layer_norm),
+        Case("no_weight_no_bias_eps", [Arg((3, 5)), Arg((3, 5)), (5,)], np_add_layer_norm,
+             kwargs=dict(eps=1e-3)),
+        Case("dropout_seeded", [X234, Arg((2, 3, 4)), (4,), Arg((4,)), Arg((4,))],
+             check=check_add_layer_norm_dropout(0.4), kwargs=dict(dropout_p=0.4),
+             call=seeded(default_call)),
         fused=True,
     ),
     "dropout": Spec(

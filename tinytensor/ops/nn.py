@@ -24,12 +24,39 @@ from .reduction import sum
 from .shape import reshape, swapaxes
 from .activation import softmax_backward, stable_softmax
 
-__all__ = ["layer_norm", "dropout", "scaled_dot_product_attention"]
+__all__ = ["layer_norm", "add_layer_norm", "dropout", "scaled_dot_product_attention"]
 
 
 # ----------------------------------------------------------------------------
 # Layer norm
 # ----------------------------------------------------------------------------
+def _normalize(x, weight, bias, eps):
+    """Layer norm's forward on arrays: (y, xhat, rstd) over the last axis."""
+    xp = backend.get_array_module(x)
+    centered = x - x.mean(axis=-1, keepdims=True)
+    variance = xp.einsum("...i,...i->...", centered, centered)[..., None] / x.shape[-1]
+    rstd = 1 / xp.sqrt(variance + eps)
+    xhat = xp.multiply(centered, rstd, out=centered)
+    y = xhat * weight
+    y += bias
+    return y, xhat, rstd
+
+
+def _normalize_backward(g_out, xhat, rstd, weight, weight_grad, bias_grad):
+    """Layer norm's backward on arrays: (dx, dweight or None, dbias or None)."""
+    xp = backend.get_array_module(g_out)
+    dim = xhat.shape[-1]
+    g = g_out * weight
+    # dx = r * (g - mean(g) - xhat * mean(g * xhat)), in place on g: three fewer arrays
+    g_xhat = xp.einsum("...i,...i->...", g, xhat)[..., None] / dim   # mean(g * xhat)
+    g -= g.mean(axis=-1, keepdims=True)
+    g -= xhat * g_xhat
+    g *= rstd
+    gw = (g_out * xhat).reshape(-1, dim).sum(axis=0) if weight_grad else None
+    gb = g_out.reshape(-1, dim).sum(axis=0) if bias_grad else None
+    return g, gw, gb
+
+
 class LayerNorm(Function):
     """Normalize over the last axis, then scale and shift (fused).
 
@@ -43,29 +70,57 @@ class LayerNorm(Function):
         self.eps = eps
 
     def forward(self, x, weight, bias):
-        xp = backend.get_array_module(x)
-        centered = x - x.mean(axis=-1, keepdims=True)
-        variance = xp.einsum("...i,...i->...", centered, centered)[..., None] / x.shape[-1]
-        self.rstd = 1 / xp.sqrt(variance + self.eps)
-        self.xhat = xp.multiply(centered, self.rstd, out=centered)
-        y = self.xhat * weight
-        y += bias
+        y, self.xhat, self.rstd = _normalize(x, weight, bias, self.eps)
         return y
 
     def backward(self, gy):
-        x, weight, bias = self.inputs
-        xp = backend.get_array_module(gy.data)
-        g_out, xhat = gy.data, self.xhat
-        dim = x.shape[-1]
-        g = g_out * weight.data
-        # dx = r * (g - mean(g) - xhat * mean(g * xhat)), in place on g: three fewer arrays
-        g_xhat = xp.einsum("...i,...i->...", g, xhat)[..., None] / dim   # mean(g * xhat)
-        g -= g.mean(axis=-1, keepdims=True)
-        g -= xhat * g_xhat
-        g *= self.rstd
-        gw = (g_out * xhat).reshape(-1, dim).sum(axis=0) if weight.requires_grad else None
-        gb = g_out.reshape(-1, dim).sum(axis=0) if bias.requires_grad else None
+        _, weight, bias = self.inputs
+        g, gw, gb = _normalize_backward(gy.data, self.xhat, self.rstd, weight.data,
+                                        weight.requires_grad, bias.requires_grad)
         return Tensor._wrap(g), gw if gw is None else Tensor(gw), gb if gb is None else Tensor(gb)
+
+
+class AddLayerNorm(Function):
+    """The Transformer's "Add & Norm" after a sublayer s, in one step (fused):
+    y = LayerNorm(x + dropout(s)).
+
+    forward:  z = x + s * keep / (1 - p)  (keep: dropout's mask; z = x + s without dropout)
+              y = layer norm of z, as LayerNorm
+    backward: dz = LayerNorm's dx,  dx = dz,  ds = dz * keep / (1 - p);  dweight, dbias as LayerNorm
+    The composed version is layer_norm(x + dropout(s)) (tt.reference.add_layer_norm);
+    this one makes one pass for the dropout and the sum, and none in the backward
+    beyond layer norm's and one product.
+    """
+    twice_differentiable = False
+
+    def __init__(self, eps, dropout_p):
+        self.eps, self.p = eps, dropout_p
+
+    def saved_inputs(self):
+        return (2,)       # the weight (x and the sublayer's output are not needed, as in torch)
+
+    def forward(self, x, sublayer, weight, bias):
+        if self.p:
+            self.keep = backend.generator(backend.device_of(x)).keep_mask(sublayer.shape, self.p)
+            self.scale = x.dtype.type(1 / (1 - self.p))
+            z = sublayer * self.keep
+            z *= self.scale
+            z += x
+        else:
+            z = x + sublayer
+        y, self.xhat, self.rstd = _normalize(z, weight, bias, self.eps)
+        return y
+
+    def backward(self, gy):
+        weight, bias = self.inputs[2:]
+        dz, gw, gb = _normalize_backward(gy.data, self.xhat, self.rstd, weight.data,
+                                         weight.requires_grad, bias.requires_grad)
+        ds = dz
+        if self.p:
+            ds = dz * self.keep
+            ds *= self.scale
+        return (Tensor._wrap(dz), Tensor._wrap(ds), gw if gw is None else Tensor(gw),
+                gb if gb is None else Tensor(gb))
 
 
 @register
@@ -82,6 +137,28 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     weight = reshape(weight, (size,)) if weight is not None else Tensor(xp.ones(size, dtype=input.dtype))
     bias = reshape(bias, (size,)) if bias is not None else Tensor(xp.zeros(size, dtype=input.dtype))
     return reshape(LayerNorm(eps)(x, weight, bias), input.shape)
+
+
+@register
+def add_layer_norm(input, sublayer, normalized_shape, weight=None, bias=None, eps=1e-5,
+                   dropout_p=0.0):
+    """layer_norm(input + dropout(sublayer, dropout_p), normalized_shape, weight, bias, eps)
+    in one fused operation: the Transformer's post-norm "Add & Norm" (torch has no
+    such function; torch.nn.TransformerEncoderLayer computes the same composed).
+    dropout_p: applied whenever it is above 0 (pass 0.0 in evaluation)."""
+    if sublayer.shape != input.shape:
+        raise ValueError(f"add_layer_norm: sublayer {sublayer.shape} must have the shape of "
+                         f"input {input.shape}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"add_layer_norm: dropout_p must be in [0, 1), got {dropout_p}")
+    normalized_shape = check_layer_norm_args(input, normalized_shape, weight, bias)
+    if len(normalized_shape) != 1:
+        return layer_norm(input + dropout(sublayer, dropout_p), normalized_shape, weight, bias, eps)
+    xp = backend.xp_for(input.device)
+    size = normalized_shape[0]
+    weight = weight if weight is not None else Tensor(xp.ones(size, dtype=input.dtype))
+    bias = bias if bias is not None else Tensor(xp.zeros(size, dtype=input.dtype))
+    return AddLayerNorm(eps, dropout_p)(input, sublayer, weight, bias)
 
 
 def check_layer_norm_args(input, normalized_shape, weight, bias):

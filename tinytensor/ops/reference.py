@@ -28,7 +28,7 @@ from .nn import check_attention_args, check_embedding_args, check_layer_norm_arg
 from .reduction import mean, sum, var
 from .shape import swapaxes
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "linear",
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "add_layer_norm", "linear",
            "scaled_dot_product_attention", "embedding", "negative_sampling_loss"]
 
 
@@ -129,6 +129,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     weights = dropout(softmax(scores, dim=-1), dropout_p)
     out = matmul(weights, value)
     return (out, weights.detach()) if need_weights else out
+
+
+def add_layer_norm(input, sublayer, normalized_shape, weight=None, bias=None, eps=1e-5,
+                   dropout_p=0.0):
+    """The Transformer's "Add & Norm": layer norm of input + dropout(sublayer)."""
+    return layer_norm(input + dropout(sublayer, dropout_p), normalized_shape, weight, bias, eps)
 
 
 def linear(input, weight, bias=None):
