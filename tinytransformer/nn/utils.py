@@ -28,8 +28,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     clipping, as a 0-d tensor (as torch; float(norm) for a number) - worth
     logging: spikes show instability.
 
-    Each p.grad is replaced by a new tensor rather than scaled in place, so a
-    gradient that someone else still holds is left as it was.
+    The gradients are scaled in place, as torch's: no second copy of them is
+    made (at shape M that would be 210 MB). Backward can hand one array to two
+    parameters (Add's gradient goes to both inputs), so each array is scaled
+    once; a gradient that is a view of another array gets a new tensor instead.
     """
     max_norm, norm_type = float(max_norm), float(norm_type)
     params = _with_grads(parameters)
@@ -54,8 +56,14 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                                "a NaN or Inf came out of backward (try tinytensor.detect_anomaly)")
         clip_coef = max_norm / (total_norm + 1e-6)
         if clip_coef < 1.0:
+            scaled = set()
             for p in params:
-                p.grad = p.grad * clip_coef
+                data = p.grad.data
+                if getattr(data, "base", None) is not None:    # a view: maybe shares memory
+                    p.grad = p.grad * clip_coef
+                elif id(data) not in scaled:
+                    scaled.add(id(data))
+                    p.grad.mul_(clip_coef)
     return total
 
 

@@ -320,9 +320,16 @@ def test_clip_grad_norm_scales_to_max_norm_and_returns_the_old_norm():
     assert_allclose(a.grad.numpy(), [3 * scale, 4 * scale], rtol=1e-6)
     assert_allclose(b.grad.numpy(), [12 * scale], rtol=1e-6)
     assert no_grad.grad is None
-    # A new tensor replaced the gradient; the old one is untouched.
-    assert a.grad is not old_grad
-    assert_allclose(old_grad.numpy(), [3.0, 4.0])
+    # Scaled in place, as torch's clip_grad_norm_: the gradient tensor is the same one.
+    assert a.grad is old_grad
+    torch = pytest.importorskip("torch")
+    t, u = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
+    t.grad, u.grad = torch.tensor([3.0, 4.0]), torch.tensor([12.0])
+    held = t.grad
+    torch.nn.utils.clip_grad_norm_([t, u], max_norm=1.0)
+    assert t.grad is held
+    assert_allclose(a.grad.numpy(), held.numpy(), rtol=1e-6)
+    assert_allclose(b.grad.numpy(), u.grad.numpy(), rtol=1e-6)
 
 
 def test_clip_grad_norm_leaves_small_gradients_alone():
