@@ -47,68 +47,6 @@ def keep_freed_memory():
 
 KEEPS_FREED_MEMORY = keep_freed_memory()
 
-# -- CPU threads for the fused operations' own loops -------------------------------------
-# NumPy runs each operation on one core; BLAS (matmul) uses its own threads. The
-# fused operations whose work splits into independent ranges of rows or elements
-# (layer norm, Adam, ...) run those ranges on a small thread pool: NumPy releases
-# Python's lock inside its loops, so the ranges really run at once.
-_threads = {"count": None, "pool": None}
-
-
-def _default_threads():
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-def get_num_threads():
-    """Threads the fused CPU operations use (torch.get_num_threads's meaning): OMP_NUM_THREADS,
-    else OPENBLAS_NUM_THREADS, else the CPU count (at most 8)."""
-    if _threads["count"] is None:
-        _threads["count"] = _default_threads()
-    return _threads["count"]
-
-
-def set_num_threads(count):
-    """Set the threads of the fused CPU operations (as torch.set_num_threads; BLAS keeps its own)."""
-    if int(count) != count or count < 1:
-        raise ValueError(f"set_num_threads: expected an integer >= 1, got {count!r}")
-    if _threads["pool"] is not None:
-        _threads["pool"].shutdown(wait=True)
-    _threads["count"], _threads["pool"] = int(count), None
-
-
-def _forget_pool_after_fork():
-    """A forked child has none of the parent's threads: it must not wait on the pool's."""
-    _threads["pool"] = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool_after_fork)
-
-
-def parallel_ranges(size, work, grain=65536, device="cpu"):
-    """Call work(start, stop) on consecutive ranges covering range(size), one range per
-    thread (in this thread alone when size is below 2 * grain, one thread is set, or the
-    arrays are on the GPU, which runs its own threads). work must touch only its own
-    range of the arrays it writes. Exceptions propagate."""
-    threads = min(get_num_threads(), size // max(grain, 1)) if device == "cpu" else 1
-    if threads <= 1:
-        work(0, size)
-        return
-    if _threads["pool"] is None:
-        import concurrent.futures
-        _threads["pool"] = concurrent.futures.ThreadPoolExecutor(
-            get_num_threads(), thread_name_prefix="tinytensor")
-    bounds = [size * i // threads for i in range(threads + 1)]
-    futures = [_threads["pool"].submit(work, lo, hi) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    work(bounds[0], bounds[1])          # the first range here, the others on the pool
-    for future in futures:
-        future.result()
-
-
 DEVICES = ("cpu", "cuda")
 _default_device = "cpu"
 _generators = {}

@@ -49,9 +49,6 @@ def from_class_rows(rows, shape, class_dim):
     return xp.ascontiguousarray(xp.moveaxis(rows.reshape(moved), -1, class_dim))
 
 
-ROW_GRAIN = 65536    # elements: fewer rows than this per thread are not worth a thread
-
-
 class CrossEntropy(Function):
     """Softmax cross-entropy of logits against class-index targets (fused).
 
@@ -87,23 +84,18 @@ class CrossEntropy(Function):
         self.picked = picked
         # log p = shifted - log_norm; only the target's log p and the (weighted) mean over
         # the classes are needed, so the (N, C) array of log p is never made: one exp pass
-        # gives p too. Rows are independent: they are split between the CPU threads.
-        self.p = xp.empty_like(rows)
-        target_shifted, log_norm = xp.empty(n, rows.dtype), xp.empty(n, rows.dtype)
-        smooth_shifted = xp.empty(n, rows.dtype) if self.smoothing else None
-
-        def work(lo, hi):
-            shifted = xp.subtract(rows[lo:hi], rows[lo:hi].max(axis=1, keepdims=True),
-                                  out=self.p[lo:hi])
-            target_shifted[lo:hi] = shifted[xp.arange(hi - lo), self.safe_targets[lo:hi]]
-            if self.smoothing:
-                smooth_shifted[lo:hi] = shifted.mean(axis=1) if self.weight is None else \
-                    shifted @ self.weight / classes                            # sum_c w / C
-            p = xp.exp(shifted, out=shifted)
-            total = p.sum(axis=1, keepdims=True)
-            p /= total
-            log_norm[lo:hi] = xp.log(total[:, 0])
-        backend.parallel_ranges(n, work, ROW_GRAIN // max(classes, 1), backend.device_of(rows))
+        # gives p too.
+        shifted = rows - rows.max(axis=1, keepdims=True)
+        target_shifted = shifted[xp.arange(n), self.safe_targets]
+        if self.smoothing:
+            if self.weight is None:
+                smooth_shifted = shifted.mean(axis=1)                         # sum_c / C
+            else:
+                smooth_shifted = shifted @ self.weight / classes
+        self.p = xp.exp(shifted, out=shifted)
+        total = self.p.sum(axis=1, keepdims=True)
+        self.p /= total
+        log_norm = xp.log(total[:, 0])
         losses = picked * (log_norm - target_shifted)
         if self.smoothing:
             weight_sum = classes if self.weight is None else self.weight.sum()
@@ -124,20 +116,15 @@ class CrossEntropy(Function):
         if e:
             weight_sum = classes if self.weight is None else self.weight.sum()
             scale = scale + (e / classes) * weight_sum * self.valid
+        g = self.p * scale[:, None]
+        g[xp.arange(n), self.safe_targets] -= (1 - e) * self.picked
+        if e:
+            ones = 1.0 if self.weight is None else self.weight
+            g -= (e / classes) * self.valid[:, None] * ones
         if self.reduction == "none":
-            row_scale = gy.data.reshape(-1)
+            g *= gy.data.reshape(-1)[:, None]
         else:
-            row_scale = gy.data / self.count if self.reduction == "mean" else gy.data
-        g = xp.empty_like(self.p)
-
-        def work(lo, hi):
-            g_ = xp.multiply(self.p[lo:hi], scale[lo:hi, None], out=g[lo:hi])
-            g_[xp.arange(hi - lo), self.safe_targets[lo:hi]] -= (1 - e) * self.picked[lo:hi]
-            if e:
-                ones = 1.0 if self.weight is None else self.weight
-                g_ -= (e / classes) * self.valid[lo:hi, None] * ones
-            g_ *= row_scale[lo:hi, None] if self.reduction == "none" else row_scale
-        backend.parallel_ranges(n, work, ROW_GRAIN // max(classes, 1), backend.device_of(g))
+            g *= gy.data / self.count if self.reduction == "mean" else gy.data
         return Tensor(from_class_rows(g, self.shape, 1))
 
 

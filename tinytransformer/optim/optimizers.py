@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 import tinytensor as tt
-from tinytensor import Tensor, backend
+from tinytensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -335,33 +335,23 @@ def _adam_in_blocks(p, g, m, v, beta1, beta2, step_size, bias2, eps):
     kind = p_.dtype.type
     beta1, beta2, keep1, keep2 = kind(beta1), kind(beta2), kind(1 - beta1), kind(1 - beta2)
     unbias2, eps, step_size = kind(1 / math.sqrt(bias2)), kind(eps), kind(-step_size)
-
-    # With several threads a block is 4 times larger, so that each thread takes Python's lock
-    # (between NumPy calls) less often: Adam at shape M, 49M weights, 2 threads: 134 ms with
-    # 32K-element blocks, 100 ms with 128K; one thread: 147 ms, 163 ms.
-    size = ADAM_BLOCK if backend.get_num_threads() == 1 else 4 * ADAM_BLOCK
-
-    def update(first, last):
-        """Blocks first..last-1 of the parameter (each thread has its own scratch row)."""
-        scratch = np.empty(min(size, p_.size), p_.dtype)
-        for start in range(first * size, min(last * size, p_.size), size):
-            block = slice(start, start + size)
-            pb, gb, mb, vb = p_[block], g_[block], m_[block], v_[block]
-            w = scratch[:len(pb)]
-            mb *= beta1                                         # m = beta1 m + (1 - beta1) g
-            mb += np.multiply(gb, keep1, out=w)
-            vb *= beta2                                         # v = beta2 v + (1 - beta2) g^2
-            w = np.multiply(gb, gb, out=w)
-            w *= keep2
-            vb += w
-            w = np.sqrt(vb, out=w)                              # sqrt(v_hat) + eps
-            w *= unbias2
-            w += eps
-            w = np.divide(mb, w, out=w)                         # p -= lr m_hat / (sqrt(v_hat) + eps)
-            w *= step_size
-            pb += w
-    # the blocks split between tinytensor's CPU threads (a large parameter on several cores)
-    backend.parallel_ranges(-(-p_.size // size), update, grain=2)
+    scratch = np.empty(min(ADAM_BLOCK, p_.size), p_.dtype)
+    for start in range(0, p_.size, ADAM_BLOCK):
+        block = slice(start, start + ADAM_BLOCK)
+        pb, gb, mb, vb = p_[block], g_[block], m_[block], v_[block]
+        w = scratch[:len(pb)]
+        mb *= beta1                                         # m = beta1 m + (1 - beta1) g
+        mb += np.multiply(gb, keep1, out=w)
+        vb *= beta2                                         # v = beta2 v + (1 - beta2) g^2
+        w = np.multiply(gb, gb, out=w)
+        w *= keep2
+        vb += w
+        w = np.sqrt(vb, out=w)                              # sqrt(v_hat) + eps
+        w *= unbias2
+        w += eps
+        w = np.divide(mb, w, out=w)                         # p -= lr m_hat / (sqrt(v_hat) + eps)
+        w *= step_size
+        pb += w
     for t in (p, m, v):
         t._versions[0] += 1  # changed in place, as the plain lines count it
     return True
