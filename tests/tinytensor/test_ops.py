@@ -1640,3 +1640,20 @@ def test_where_on_random_broadcast_shapes(device, shapes, seed):
     np.testing.assert_array_equal(b.grad.numpy(), np_sum_to((~full).astype(float), b_shape))
     if a.numel() + b.numel() <= 30:
         assert tt.gradcheck(lambda x, y: tt.where(c, x, y), [a, b])
+
+
+def test_add_layer_norm_checks_its_arguments_and_keeps_several_trailing_dims():
+    x, s = tt.zeros(2, 3, 4), tt.ones(2, 3, 4)
+    with pytest.raises(ValueError, match=r"add_layer_norm: sublayer \(2, 3\) must have the shape"):
+        tt.nn.functional.add_layer_norm(x, tt.ones(2, 3), (4,))
+    with pytest.raises(TypeError, match="add_layer_norm: sublayer is float64 but input is float32"):
+        tt.nn.functional.add_layer_norm(x, tt.ones(2, 3, 4, dtype=tt.float64), (4,))
+    with pytest.raises(ValueError, match=r"add_layer_norm: dropout_p must be in \[0, 1\)"):
+        tt.nn.functional.add_layer_norm(x, s, (4,), dropout_p=1.0)
+    with pytest.raises(ValueError, match=r"layer_norm: normalized_shape \(5,\) must be the trailing"):
+        tt.nn.functional.add_layer_norm(x, s, (5,))
+    # over two trailing dims it is the composed formula, as layer_norm's
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+    out = tt.nn.functional.add_layer_norm(tt.tensor(a), tt.tensor(b), (3, 4))
+    np.testing.assert_allclose(out.numpy(), np_layer_norm(a + b, (3, 4)), rtol=1e-10, atol=1e-12)

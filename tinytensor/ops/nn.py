@@ -149,6 +149,9 @@ def add_layer_norm(input, sublayer, normalized_shape, weight=None, bias=None, ep
     if sublayer.shape != input.shape:
         raise ValueError(f"add_layer_norm: sublayer {sublayer.shape} must have the shape of "
                          f"input {input.shape}")
+    if sublayer.dtype != input.dtype:
+        raise TypeError(f"add_layer_norm: sublayer is {sublayer.dtype} but input is {input.dtype}; "
+                        f"convert one first (no silent casts)")
     if not 0.0 <= dropout_p < 1.0:
         raise ValueError(f"add_layer_norm: dropout_p must be in [0, 1), got {dropout_p}")
     normalized_shape = check_layer_norm_args(input, normalized_shape, weight, bias)
