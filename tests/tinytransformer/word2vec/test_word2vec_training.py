@@ -245,3 +245,30 @@ def test_a_checkpoint_from_before_the_split_still_loads(tmp_path):
     assert_array_equal(model.wv.vectors, vectors)
     assert_array_equal(model.model.output_vectors.numpy(), outputs)
     assert model.epochs_trained == 1 and model.epoch_losses == [2.5]
+
+
+def test_an_encoded_corpus_kept_between_epochs_trains_as_one_read_every_epoch(monkeypatch):
+    """The chunks of epoch 1 are kept for the next epochs (trainer._ChunkCache): the same
+    vectors as reading and encoding the corpus again every epoch (CACHED_WORDS = 0)."""
+    from tinytransformer.word2vec import trainer
+    reads = []
+
+    class CountingCorpus(list):
+        def __iter__(self):
+            reads.append(1)
+            return super().__iter__()
+    corpus = CountingCorpus(topic_corpus(120))
+    vectors = []
+    for limit in (trainer.CACHED_WORDS, 0):
+        monkeypatch.setattr(trainer, "CACHED_WORDS", limit)
+        reads.clear()
+        model = Word2Vec(vector_size=8, min_count=1, epochs=3, seed=3, progress=False)
+        model.build_vocab(corpus)
+        reads.clear()
+        model.train(corpus)
+        vectors.append((model.wv.vectors.copy(), len(reads)))
+    (kept, kept_reads), (streamed, streamed_reads) = vectors
+    # train() calls iter() once to check the corpus is not a one-shot iterator; then the
+    # epochs read it: once when kept, three times when streamed
+    assert (kept_reads, streamed_reads) == (1 + 1, 1 + 3)
+    assert_array_equal(kept, streamed)
