@@ -1,6 +1,9 @@
 """The backend: device errors that say what to install, and random generator
 states that a checkpoint can hold (CPU, and the counter-based CUDA generator's
 logic checked on NumPy, since CuPy's own states cannot be saved)."""
+import os
+import subprocess
+import sys
 import types
 
 import numpy as np
@@ -80,3 +83,22 @@ def test_keep_mask_follows_the_seed():
     a, b = backend._CpuGenerator(seed=1), backend._CpuGenerator(seed=1)
     np.testing.assert_array_equal(a.keep_mask((3, 7), 0.3), b.keep_mask((3, 7), 0.3))
     assert a.keep_mask((0,), 0.5).shape == (0,)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_import_asks_glibc_to_keep_freed_memory_unless_told_not_to():
+    """backend.keep_freed_memory runs once at import: on by default, off with
+    TINYTENSOR_KEEP_FREED_MEMORY=0 or when glibc's own MALLOC_* settings are given."""
+    import platform
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    code = "import tinytensor.backend as b; print(b.KEEPS_FREED_MEMORY)"
+    results = {}
+    for name, extra in (("default", {}), ("off", {"TINYTENSOR_KEEP_FREED_MEMORY": "0"}),
+                        ("glibc's own", {"MALLOC_TRIM_THRESHOLD_": "1000000"})):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "TINYTENSOR_"))}
+        env.update(extra)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, stdin=subprocess.DEVNULL, timeout=120, check=True)
+        results[name] = out.stdout.strip()
+    assert results == {"default": "True", "off": "False", "glibc's own": "False"}
