@@ -28,12 +28,11 @@ class Word2VecConfig:
     worth of update: the examples of a batch all see the row as it was at the
     start of the batch, so a frequent word would otherwise overshoot. 0 turns
     it off (and CBOW then learns almost nothing: 0.3% analogy accuracy on
-    text8-2M). None: 2.0 for CBOW (80 examples at the start of training with
-    alpha 0.025), 1.0 for skip-gram. On text8-2M, CBOW, mean of seeds 1 to 5
-    (2 workers): row_cap 2: 4.85% analogy, WordSim 0.363; 3: 4.81%, 0.375; 4:
-    4.58%, 0.374; 6: 4.21%, 0.361; gensim 4.77%, 0.372. But on a corpus of 20
-    words, where every row meets the cap in every batch, 3 diverges at alpha
-    0.05 (test_planted_topics_are_learned) and 2 does not.
+    text8-2M). Larger caps score better on text8-2M (CBOW, mean of seeds 1 to
+    5, 2 workers: cap 2: 4.85% analogy, WordSim 0.363; 3: 4.81%, 0.375; gensim
+    4.77%, 0.372) but are unstable where most rows meet the cap in every batch:
+    on a corpus of 20 words, CBOW diverges with cap 2 at alpha 0.05 (batches of
+    2000) and with cap 1.5 at alpha 0.1, and not with cap 1.
     """
     vector_size: int = 100
     window: int = 5
@@ -50,7 +49,7 @@ class Word2VecConfig:
     cbow_mean: bool = True
     max_vocab_size: Optional[int] = None
     max_sentence_length: int = MAX_SENTENCE_LENGTH
-    row_cap: Optional[float] = None
+    row_cap: float = 1.0
 
     def __post_init__(self):
         for name, low in (("vector_size", 1), ("window", 1), ("negative", 1), ("epochs", 1),
@@ -66,8 +65,6 @@ class Word2VecConfig:
         if self.alpha <= 0 or self.min_alpha < 0:
             raise ValueError(f"Word2Vec: alpha must be > 0 and min_alpha >= 0, got "
                              f"{self.alpha}, {self.min_alpha}")
-        if self.row_cap is None:
-            self.row_cap = 1.0 if self.sg else 2.0
         if self.row_cap < 0:
             raise ValueError(f"Word2Vec: row_cap must be >= 0, got {self.row_cap}")
         self.sg, self.seed, self.cbow_mean = int(self.sg), int(self.seed), bool(self.cbow_mean)

@@ -26,6 +26,7 @@ differs from word2vec.c / gensim, which update after every example:
   K noise words each: the same expected gradient, from far fewer rows.
 """
 import dataclasses
+import math
 import os
 import time
 
@@ -240,7 +241,13 @@ class Word2Vec:
         c = self.config
         batch = make_batch(ids, sentence, radius, start, stop, c.window, self._block,
                            self._noise_words, c.negative, self._noise_cdf, rng, c.sg)
-        return self._step(batch, lr), batch.examples
+        loss = self._step(batch, lr)
+        if not math.isfinite(loss):
+            raise FloatingPointError(
+                f"Word2Vec: a batch's loss is {loss} at learning rate {lr:.4g}: the vectors "
+                f"diverged (they now hold inf or NaN); train again with a smaller alpha "
+                f"({c.alpha}) or row_cap ({c.row_cap})")
+        return loss, batch.examples
 
     def _step(self, batch, lr):
         """One SGD step on a batch: gather the touched rows of both embeddings as

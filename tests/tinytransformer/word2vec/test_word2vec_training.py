@@ -272,3 +272,16 @@ def test_an_encoded_corpus_kept_between_epochs_trains_as_one_read_every_epoch(mo
     # epochs read it: once when kept, three times when streamed
     assert (kept_reads, streamed_reads) == (1 + 1, 1 + 3)
     assert_array_equal(kept, streamed)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_diverging_vectors_stop_training_with_an_error_that_says_what_to_change(workers):
+    """A row cap far above the default on 20 words, where every row meets it in every batch,
+    makes CBOW diverge; training stops at the first non-finite loss instead of going on."""
+    if workers > 1 and sys.platform == "win32":
+        pytest.skip("workers need fork")
+    with pytest.raises((FloatingPointError, RuntimeError),
+                       match=r"diverged .*smaller alpha \(0.1\) or row_cap \(3.0\)"):
+        Word2Vec(topic_corpus(), vector_size=16, window=3, min_count=1, sample=0, sg=0,
+                 epochs=8, alpha=0.1, batch_size=200, seed=1, progress=False, row_cap=3.0,
+                 workers=workers)
