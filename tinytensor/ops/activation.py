@@ -273,6 +273,13 @@ def gelu(input, approximate="none"):
 
 
 
+def log_sigmoid_array(x):
+    """log sigmoid(x) = min(x, 0) - log(1 + exp(-|x|)) on an array, stable for any x.
+    A new array (LogSigmoid's forward, and fused losses)."""
+    xp = backend.get_array_module(x)
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
 class LogSigmoid(Function):
     """log(sigmoid(x)), stable for any x.
 
@@ -281,8 +288,7 @@ class LogSigmoid(Function):
     """
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+        return log_sigmoid_array(x)
 
     def backward(self, gy):
         return gy * sigmoid(-self.inputs[0])

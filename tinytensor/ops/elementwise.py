@@ -391,6 +391,13 @@ def cos(x):
     return Cos()(floating(x))
 
 
+def sigmoid_array(x):
+    """1 / (1 + exp(-x)) on an array, as (1 + tanh(x / 2)) / 2: no overflow in exp for
+    large |x|. A new array (Sigmoid's forward, and fused operations' backward)."""
+    xp = backend.get_array_module(x)
+    return 0.5 * (xp.tanh(0.5 * x) + 1)
+
+
 class Sigmoid(Function):
     """Logistic sigmoid.
 
@@ -400,9 +407,7 @@ class Sigmoid(Function):
     saves_inputs = False  # backward reads the output
 
     def forward(self, x):
-        xp = backend.get_array_module(x)
-        # 0.5 * (1 + tanh(x/2)) is sigmoid without overflow in exp for large |x|
-        return 0.5 * (xp.tanh(0.5 * x) + 1)
+        return sigmoid_array(x)
 
     def backward(self, gy):
         y = self.output()

@@ -25,27 +25,10 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, array_beside
 from . import register
+from .activation import log_sigmoid_array
+from .elementwise import sigmoid_array
 
 __all__ = ["negative_sampling_loss"]
-
-
-def _softplus(xp, s):
-    """log(1 + exp(s)) = max(s, 0) + log1p(exp(-|s|)), stable for any s (a new array)."""
-    out = xp.abs(s)
-    xp.negative(out, out=out)
-    xp.exp(out, out=out)
-    xp.log1p(out, out=out)
-    out += xp.maximum(s, 0)
-    return out
-
-
-def _sigmoid(xp, s):
-    """1 / (1 + exp(-s)) written as (1 + tanh(s / 2)) / 2, which never overflows (a new array)."""
-    out = xp.multiply(s, 0.5)
-    xp.tanh(out, out=out)
-    out += 1
-    out *= 0.5
-    return out
 
 
 class NegativeSampling(Function):
@@ -53,7 +36,7 @@ class NegativeSampling(Function):
 
     forward:  H = scale * (windows @ X)                       (N, G, d)
               s_c = rowwise H . U_c (N, G),   S_n = H @ U_n^T (N, G, M)
-              loss = sum cw * softplus(-s_c) + sum nw * softplus(S_n)    (-log sigmoid(x) = softplus(-x))
+              loss = -sum cw * log sigmoid(s_c) - sum nw * log sigmoid(-S_n)
     backward: g_c = -cw * sigmoid(-s_c),  G_n = nw * sigmoid(S_n)   (times the output's gradient)
               dH = g_c U_c + G_n @ U_n,  dU_c = g_c H,  dU_n = G_n^T @ H,  dX = windows^T @ dH
     The scale is not in dX (straight through, see negative_sampling_loss).
@@ -72,12 +55,12 @@ class NegativeSampling(Function):
         centre_scores = xp.einsum("ngd,ngd->ng", h, centres)             # (N, G)
         # U^T as a contiguous array: a batched product with a transposed operand is slower
         noise_scores = xp.matmul(h, xp.ascontiguousarray(noise.swapaxes(-1, -2)))  # (N, G, M)
-        loss = xp.vdot(self.centre_weights, _softplus(xp, -centre_scores)) \
-            + xp.vdot(self.noise_weights, _softplus(xp, noise_scores))
-        centre_grad = _sigmoid(xp, -centre_scores)
+        loss = -(xp.vdot(self.centre_weights, log_sigmoid_array(centre_scores))
+                 + xp.vdot(self.noise_weights, log_sigmoid_array(-noise_scores)))
+        centre_grad = sigmoid_array(-centre_scores)
         centre_grad *= self.centre_weights
         xp.negative(centre_grad, out=centre_grad)                        # g_c
-        noise_grad = _sigmoid(xp, noise_scores)
+        noise_grad = sigmoid_array(noise_scores)
         noise_grad *= self.noise_weights                                 # G_n
         self.saved = h, centre_grad, noise_grad
         return xp.asarray(loss, dtype=inputs.dtype)
