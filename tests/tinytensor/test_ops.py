@@ -329,6 +329,19 @@ def check_add_layer_norm_dropout(p):
     return check
 
 
+def check_relu_dropout(p):
+    """With the same seed, dropout of ones gives the mask (0 or 1/(1-p)) the fused
+    operation drew: the output must be relu(x) * mask, and both kinds of element occur
+    among the positive x."""
+    def check(out, x, *_, device, **__):
+        tt.manual_seed(0)
+        mask = tt.dropout(tt.ones(*x.shape, dtype=tt.float64, device=device), p).numpy()
+        np.testing.assert_allclose(out, np.where(x > 0, x, 0.0) * mask, rtol=1e-12, atol=0)
+        kept = mask[x > 0] != 0
+        assert 0 < kept.sum() < kept.size
+    return check
+
+
 def check_attention_dropout(p):
     """With the same seed, running on v = identity gives the dropped weights W
     (each 0 or softmax/(1-p)); the output must then be W @ v."""
@@ -869,6 +882,14 @@ SPECS = {
              kwargs=dict(p=0.5, training=False)),
         Case("p=0_is_identity", [Arg((3, 4))], lambda x, p: x, kwargs=dict(p=0.0)),
         Case("p=1_is_zero", [Arg((3, 4))], lambda x, p: 0 * x, kwargs=dict(p=1.0)),
+    ),
+    "relu_dropout": Spec(
+        Case("train_p=0.3_seeded", [Arg((6, 5), **AWAY_FROM_ZERO), 0.3],
+             check=check_relu_dropout(0.3), call=seeded(default_call)),
+        Case("train_p=0.6_3d_seeded", [Arg((2, 4, 5), **AWAY_FROM_ZERO)],
+             check=check_relu_dropout(0.6), kwargs=dict(p=0.6, training=True),
+             call=seeded(default_call)),
+        fused=True,
     ),
     "mse_loss": Spec(
         *(Case(f"reduction={r}", [Arg((3, 4)), Arg((3, 4), grad=grad_target)], np_mse,
@@ -1640,6 +1661,19 @@ def test_where_on_random_broadcast_shapes(device, shapes, seed):
     np.testing.assert_array_equal(b.grad.numpy(), np_sum_to((~full).astype(float), b_shape))
     if a.numel() + b.numel() <= 30:
         assert tt.gradcheck(lambda x, y: tt.where(c, x, y), [a, b])
+
+
+def test_relu_dropout_is_relu_in_eval_and_at_p_0_zero_at_p_1_and_checks_its_arguments():
+    x = tt.tensor([[-1.5, 0.0, 2.0], [3.0, -0.5, float("nan")]], requires_grad=True)
+    relu = np.array([[0.0, 0.0, 2.0], [3.0, 0.0, np.nan]])
+    for kwargs in (dict(p=0.5, training=False), dict(p=0.0)):
+        np.testing.assert_array_equal(tt.nn.functional.relu_dropout(x, **kwargs).numpy(), relu)
+    out = tt.nn.functional.relu_dropout(tt.tensor([[1.0, -2.0]], requires_grad=True), p=1.0)
+    np.testing.assert_array_equal(out.numpy(), [[0.0, -0.0]])
+    with pytest.raises(ValueError, match=r"relu_dropout: p must be in \[0, 1\], got 1.5"):
+        tt.nn.functional.relu_dropout(x, 1.5)
+    with pytest.raises(TypeError, match="relu_dropout: input must be floating point, got int64"):
+        tt.nn.functional.relu_dropout(tt.tensor([1, 2]), 0.5)
 
 
 def test_add_layer_norm_checks_its_arguments_and_keeps_several_trailing_dims():

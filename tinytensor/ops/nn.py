@@ -18,13 +18,13 @@ from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor, array_beside
 from . import register
-from .elementwise import constant
+from .elementwise import constant, relu
 from .linalg import matmul
 from .reduction import sum
 from .shape import reshape, swapaxes
 from .activation import softmax_backward, stable_softmax
 
-__all__ = ["layer_norm", "add_layer_norm", "dropout", "scaled_dot_product_attention"]
+__all__ = ["layer_norm", "add_layer_norm", "dropout", "relu_dropout", "scaled_dot_product_attention"]
 
 
 # ----------------------------------------------------------------------------
@@ -220,6 +220,51 @@ def dropout(input, p=0.5, training=True):
     if p == 1.0:
         return input * 0
     return Dropout(p)(input)
+
+
+class ReLUDropout(Function):
+    """dropout(relu(x), p) in one step (fused): the middle of the Transformer's
+    feed-forward network.
+
+    forward:  y = max(x, 0) * m,  m = [x > 0] * keep / (1 - p)   (keep: dropout's mask)
+    backward: dx = gy * m
+    The composed version (tt.reference.relu_dropout) keeps x for ReLU's backward
+    and the mask for dropout's, and makes two passes each way for dropout
+    (multiply by the mask, then by 1 / (1 - p)); here the two masks and the
+    scale are one float array, so the backward is a single product.
+    max(x, 0) rather than x * m in the forward keeps relu's values where m is 0:
+    NaN stays NaN and -inf gives 0, as the composed version gives.
+    """
+    twice_differentiable = False
+    saves_inputs = False  # backward reads only m
+
+    def __init__(self, p):
+        self.p = p
+
+    def forward(self, x):
+        xp = backend.get_array_module(x)
+        keep = backend.generator(backend.device_of(x)).keep_mask(x.shape, self.p)
+        keep &= x > 0
+        self.mask = xp.multiply(keep, x.dtype.type(1 / (1 - self.p)), dtype=x.dtype)
+        y = xp.maximum(x, x.dtype.type(0))
+        y *= self.mask
+        return y
+
+    def backward(self, gy):
+        return Tensor._wrap(gy.data * self.mask)
+
+
+@register
+def relu_dropout(input, p=0.5, training=True):
+    """dropout(relu(input), p, training) as one fused operation (torch has no such
+    function; its feed-forward layers compute the same composed)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"relu_dropout: p must be in [0, 1], got {p}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"relu_dropout: input must be floating point, got {input.dtype}")
+    if not training or p == 0.0 or p == 1.0:
+        return dropout(relu(input), p, training)
+    return ReLUDropout(p)(input)
 
 
 

@@ -19,7 +19,7 @@ from .. import backend
 from ..dims import dim_aliases
 from ..tensor import Tensor
 from .comparison import masked_fill, where
-from .elementwise import exp, log, sqrt
+from .elementwise import exp, log, relu, sqrt
 from .indexing import getitem
 from .linalg import matmul
 from .activation import softmax_dim
@@ -28,7 +28,7 @@ from .nn import check_attention_args, check_embedding_args, check_layer_norm_arg
 from .reduction import mean, sum, var
 from .shape import swapaxes
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "add_layer_norm", "linear",
+__all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "add_layer_norm", "relu_dropout", "linear",
            "scaled_dot_product_attention", "embedding", "negative_sampling_loss"]
 
 
@@ -135,6 +135,11 @@ def add_layer_norm(input, sublayer, normalized_shape, weight=None, bias=None, ep
                    dropout_p=0.0):
     """The Transformer's "Add & Norm": layer norm of input + dropout(sublayer)."""
     return layer_norm(input + dropout(sublayer, dropout_p), normalized_shape, weight, bias, eps)
+
+
+def relu_dropout(input, p=0.5, training=True):
+    """The feed-forward network's middle: dropout of relu(input)."""
+    return dropout(relu(input), p, training)
 
 
 def linear(input, weight, bias=None):

@@ -247,4 +247,5 @@ class FeedForward(Module):
         self.linear2 = Linear(d_ff, d_model)
 
     def forward(self, x):
-        return self.linear2(self.dropout(F.relu(self.linear1(x))))
+        hidden = F.relu_dropout(self.linear1(x), self.dropout.p, self.dropout.training)
+        return self.linear2(hidden)   # relu_dropout is dropout(relu(.)) fused
