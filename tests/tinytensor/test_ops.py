@@ -1691,3 +1691,28 @@ def test_add_layer_norm_checks_its_arguments_and_keeps_several_trailing_dims():
     a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
     out = tt.nn.functional.add_layer_norm(tt.tensor(a), tt.tensor(b), (3, 4))
     np.testing.assert_allclose(out.numpy(), np_layer_norm(a + b, (3, 4)), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, case", CASES)
+def test_float32_inputs_get_float32_gradients_without_a_cast(name, case, monkeypatch):
+    """No backward computes in float64 for float32 inputs (a silent upcast: twice
+    the memory traffic, then a cast back by the engine). Every case's float
+    tensors are made float32; the engine's cast of a gradient to its input's
+    dtype (engine._fit) must then never see a float64 gradient."""
+    from tinytensor.autograd import engine
+    _, args = materialize(name, case, "cpu")
+    args = [tt.tensor(a.numpy().astype(np.float32), requires_grad=a.requires_grad)
+            if isinstance(a, tt.Tensor) and a.dtype == tt.float64 else a for a in args]
+    upcasts, fit = [], engine._fit
+
+    def recording_fit(gx, x):
+        if gx.dtype == tt.float64 and x.dtype == tt.float32:
+            upcasts.append(type(gx.grad_fn).__name__ if gx.grad_fn else "a fused backward")
+        return fit(gx, x)
+    monkeypatch.setattr(engine, "_fit", recording_fit)
+    outputs = [o for o in as_list(run(name, case, args))
+               if isinstance(o, tt.Tensor) and o.requires_grad]
+    if not outputs:
+        pytest.skip("no output with a gradient")
+    tt.autograd.backward([o.sum() for o in outputs])
+    assert upcasts == [], f"{name}: a float64 gradient for a float32 input"

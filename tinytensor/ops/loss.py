@@ -92,9 +92,12 @@ class CrossEntropy(Function):
                 smooth_shifted = shifted.mean(axis=1)                         # sum_c / C
             else:
                 smooth_shifted = shifted @ self.weight / classes
-        self.p = xp.exp(shifted, out=shifted)
-        total = self.p.sum(axis=1, keepdims=True)
-        self.p /= total
+        # exp(shifted) is kept unnormalized with 1 / its row sums: p = exp_shifted * inv_total.
+        # The backward multiplies by a per-row factor anyway, so dividing here would be
+        # one more pass over the (N, C) logits for nothing.
+        self.exp_shifted = xp.exp(shifted, out=shifted)
+        total = self.exp_shifted.sum(axis=1, keepdims=True)
+        self.inv_total = 1 / total
         log_norm = xp.log(total[:, 0])
         losses = picked * (log_norm - target_shifted)
         if self.smoothing:
@@ -109,22 +112,27 @@ class CrossEntropy(Function):
         return losses.sum() / self.count
 
     def backward(self, gy):
-        xp = backend.get_array_module(self.p)
-        n, classes = self.p.shape
+        xp = backend.get_array_module(self.exp_shifted)
+        n, classes = self.exp_shifted.shape
         e = self.smoothing
+        valid = self.valid.astype(self.exp_shifted.dtype)   # float: bool * a Python float is float64
+        # g_i, the incoming gradient of row i's loss, as a column (N, 1)
+        if self.reduction == "none":
+            g_row = gy.data.reshape(-1, 1)
+        else:
+            g_row = xp.full((n, 1), gy.data / self.count if self.reduction == "mean" else gy.data,
+                            dtype=self.exp_shifted.dtype)
+        # the formula's terms, each row's factors multiplied first so that the (N, C)
+        # array is written once: p_i * (((1 - e) w[t_i] + (e / C) W) g_i), then the rest
         scale = (1 - e) * self.picked
         if e:
             weight_sum = classes if self.weight is None else self.weight.sum()
-            scale = scale + (e / classes) * weight_sum * self.valid
-        g = self.p * scale[:, None]
-        g[xp.arange(n), self.safe_targets] -= (1 - e) * self.picked
+            scale = scale + (e / classes) * weight_sum * valid
+        g = self.exp_shifted * (self.inv_total * scale[:, None] * g_row)
+        g[xp.arange(n), self.safe_targets] -= (1 - e) * self.picked * g_row[:, 0]
         if e:
-            ones = 1.0 if self.weight is None else self.weight
-            g -= (e / classes) * self.valid[:, None] * ones
-        if self.reduction == "none":
-            g *= gy.data.reshape(-1)[:, None]
-        else:
-            g *= gy.data / self.count if self.reduction == "mean" else gy.data
+            smooth = (e / classes) * valid[:, None] * g_row                      # (N, 1)
+            g -= smooth if self.weight is None else smooth * self.weight
         return Tensor(from_class_rows(g, self.shape, 1))
 
 
