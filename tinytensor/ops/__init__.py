@@ -33,6 +33,7 @@ from .loss import *  # noqa: E402,F401,F403
 from .nn import *  # noqa: E402,F401,F403
 from .inplace import *  # noqa: E402,F401,F403
 from .sampling import *  # noqa: E402,F401,F403
+from .updates import *  # noqa: E402,F401,F403
 from . import reference  # noqa: E402,F401
 
 # Keep this last: every public name imported above except the submodules and `register`.

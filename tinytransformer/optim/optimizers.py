@@ -19,7 +19,6 @@ All the math is tinytensor operations under `no_grad()`: the update must not
 become part of the next step's computation graph, and tinytensor operations
 run on whichever device the parameters live on.
 """
-import math
 
 import numpy as np
 
@@ -303,58 +302,10 @@ class Adam(Optimizer):
                         state["exp_avg"] = tt.zeros_like(p)
                         state["exp_avg_sq"] = tt.zeros_like(p)
                     state["step"] += 1
-                    t = state["step"]
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    bias1, bias2 = 1 - beta1 ** t, 1 - beta2 ** t
-                    if _adam_in_blocks(p, g, m, v, beta1, beta2, lr / bias1, bias2, eps):
-                        continue
-                    # The formulas above, updated in place: Adam touches every weight
-                    # every step, and fresh arrays for each term would double its time.
-                    m.mul_(beta1).add_(g, alpha=1 - beta1)
-                    v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                    denom = v.sqrt().mul_(1 / math.sqrt(bias2)).add_(eps)   # sqrt(v_hat) + eps
-                    p.addcdiv_(m, denom, value=-lr / bias1)                  # p -= lr m_hat / denom
+                    # the three lines of the docstring, fused (one pass over the parameter)
+                    tt.adam_step_(p, g, state["exp_avg"], state["exp_avg_sq"], lr=lr,
+                                  betas=(beta1, beta2), eps=eps, step=state["step"])
         return loss
-
-
-ADAM_BLOCK = 32768  # elements: a block of p, g, m, v and one scratch row stays in the CPU's cache
-
-
-def _adam_in_blocks(p, g, m, v, beta1, beta2, step_size, bias2, eps):
-    """Adam's in-place update of one parameter (the lines after the call in
-    Adam.step, the same operations in the same order, so the same numbers),
-    walked a block at a time: each block of p, g, m and v is read from memory
-    once and its temporaries stay in the cache, instead of every line passing
-    over the whole parameter. For NumPy arrays of one dtype, p, m, v
-    contiguous; returns False (nothing done) otherwise."""
-    arrays = (p._data, g._data, m._data, v._data)
-    if not all(type(a) is np.ndarray and a.dtype == arrays[0].dtype for a in arrays) or not all(
-            a.flags.c_contiguous and a.flags.writeable for a in (arrays[0], arrays[2], arrays[3])):
-        return False
-    p_, g_, m_, v_ = (a.reshape(-1) for a in arrays)
-    kind = p_.dtype.type
-    beta1, beta2, keep1, keep2 = kind(beta1), kind(beta2), kind(1 - beta1), kind(1 - beta2)
-    unbias2, eps, step_size = kind(1 / math.sqrt(bias2)), kind(eps), kind(-step_size)
-    scratch = np.empty(min(ADAM_BLOCK, p_.size), p_.dtype)
-    for start in range(0, p_.size, ADAM_BLOCK):
-        block = slice(start, start + ADAM_BLOCK)
-        pb, gb, mb, vb = p_[block], g_[block], m_[block], v_[block]
-        w = scratch[:len(pb)]
-        mb *= beta1                                         # m = beta1 m + (1 - beta1) g
-        mb += np.multiply(gb, keep1, out=w)
-        vb *= beta2                                         # v = beta2 v + (1 - beta2) g^2
-        w = np.multiply(gb, gb, out=w)
-        w *= keep2
-        vb += w
-        w = np.sqrt(vb, out=w)                              # sqrt(v_hat) + eps
-        w *= unbias2
-        w += eps
-        w = np.divide(mb, w, out=w)                         # p -= lr m_hat / (sqrt(v_hat) + eps)
-        w *= step_size
-        pb += w
-    for t in (p, m, v):
-        t._versions[0] += 1  # changed in place, as the plain lines count it
-    return True
 
 
 class AdamW(Adam):

@@ -455,17 +455,18 @@ def test_optimizer_is_the_base_of_all():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype):
-    """Adam.step walks each parameter in blocks (_adam_in_blocks); the plain
-    in-place lines it stands for must give the same numbers, bit for bit, over
-    several steps, with blocks that do not divide the size (and weight decay)."""
-    from tinytransformer.optim import optimizers
-    monkeypatch.setattr(optimizers, "ADAM_BLOCK", 7)
+    """Adam.step's update, tt.adam_step_, walks each parameter in blocks
+    (_adam_in_blocks); the plain in-place lines it stands for must give the same
+    numbers, bit for bit, over several steps, with blocks that do not divide the
+    size (and weight decay)."""
+    from tinytensor.ops import updates
+    monkeypatch.setattr(updates, "ADAM_BLOCK", 7)
     rng = np.random.default_rng(0)
     start, grads = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((4, 5, 9))
 
     def run(blocks):
         if not blocks:
-            monkeypatch.setattr(optimizers, "_adam_in_blocks", lambda *args: False)
+            monkeypatch.setattr(updates, "_adam_in_blocks", lambda *args: False)
         p = tt.Parameter(tt.tensor(start.copy()))
         opt = Adam([p], lr=0.1, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.01)
         for g in grads:
@@ -480,8 +481,16 @@ def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype):
     assert blocked[3] == plain[3] == 4
 
 
-def test_adam_in_blocks_leaves_a_non_contiguous_parameter_to_the_plain_lines():
-    from tinytransformer.optim.optimizers import _adam_in_blocks
+def test_adam_step_on_a_non_contiguous_parameter_takes_the_plain_lines():
+    """A transposed parameter cannot be walked in blocks; adam_step_ then runs the
+    plain lines, which give Adam's first step: p - lr * sign(g) (to within eps)."""
+    from tinytensor.ops.updates import _adam_in_blocks
     p = tt.tensor(np.ones((4, 6), np.float32)).T
     zeros = tt.zeros(6, 4)
     assert not _adam_in_blocks(p, zeros, zeros, zeros, 0.9, 0.99, 0.1, 0.5, 1e-8)
+    g = tt.tensor(np.where(np.arange(24).reshape(6, 4) % 2, 2.0, -0.5).astype(np.float32))
+    m, v = tt.zeros(6, 4), tt.zeros(6, 4)
+    tt.adam_step_(p, g, m, v, lr=0.1, betas=(0.9, 0.999), eps=1e-8, step=1)
+    np.testing.assert_allclose(p.numpy(), 1 - 0.1 * np.sign(g.numpy()), rtol=1e-6)
+    np.testing.assert_allclose(m.numpy(), 0.1 * g.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(v.numpy(), 0.001 * g.numpy() ** 2, rtol=1e-5)
