@@ -98,15 +98,27 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-def paired_medians(fns, repeats, warmup=1):
+# Seconds of idling before each timed call of a step. A BLAS or OpenMP thread pool
+# keeps its threads spinning on the cores for a while after its last parallel work
+# (NumPy's OpenBLAS about 0.1 s), so without a pause each library's step would start
+# while the other's threads still take a core: PyTorch's step at S measured 5-10%
+# slower right after ours (OPENBLAS_THREAD_TIMEOUT=4, which stops that spinning,
+# showed it). After the pause every step starts on a quiet machine and pays only for
+# its own threads.
+SETTLE_SECONDS = 0.3
+
+
+def paired_medians(fns, repeats, warmup=1, settle=0.0):
     """Median seconds of each function, calling them in alternation (one call
-    of each per round), so a change in machine load hits all of them alike."""
+    of each per round), so a change in machine load hits all of them alike;
+    settle: seconds of sleep before each call (see SETTLE_SECONDS)."""
     for fn in fns:
         for _ in range(warmup):
             fn()
     times = [[] for _ in fns]
     for _ in range(repeats):
         for fn, record in zip(fns, times):
+            time.sleep(settle)
             record.append(timed(fn))
     return [float(np.median(t)) for t in times]
 
@@ -217,7 +229,7 @@ def bench_step(shape_name, repeats):
     fns = [ours]
     if have_torch():
         fns.append(torch_step(shape_name)[1])
-    times = paired_medians(fns, repeats)
+    times = paired_medians(fns, repeats, settle=SETTLE_SECONDS)
     shape, size, length, _ = SHAPES[shape_name]
     row = {"benchmark": f"step-{shape_name}", "unit": "ms/step", "ours": times[0] * 1e3,
            "detail": f"{shape}, batch {size} x {length}, {model.num_parameters():,} parameters"}
