@@ -2,6 +2,7 @@
 
     python benchmarks/run_all.py [--quick] [--only NAMES] [--json FILE] [--repeats N]
     python benchmarks/run_all.py --against OLD_CHECKOUT --only step-readme,overhead
+    python benchmarks/run_all.py --alone --only step-readme,step-S   (each library alone)
 
 Benchmarks (issue 11), each printed with its peer and the ratio ours / peer:
   step-readme, step-S, step-M   one training step (forward, label-smoothed
@@ -243,6 +244,37 @@ def bench_step(shape_name, repeats):
     return row
 
 
+def lone_step_seconds(lib, shape_name, steps):
+    """`steps` back-to-back step times of one library ("ours" or "torch"), alone in a
+    fresh process (after two warm-up steps): no other library's threads anywhere."""
+    out = in_fresh_process(
+        ("b.thread_settings()\n" if lib == "torch" else "")   # torch's thread count
+        + f"step = (b.tinytensor_step if {lib!r} == 'ours' else b.torch_step)({shape_name!r})[1]\n"
+          f"step(); step()\n"
+          f"print(*[b.timed(step) for _ in range({steps})])")
+    return [float(t) for t in out.split()[-steps:]]
+
+
+def bench_step_alone(shape_name, repeats, rounds=3):
+    """bench_step's figures the other way: each library in processes of its own,
+    alternating process by process (`rounds` each, `repeats` steps per process),
+    medians over all their steps. A check on the paired figures, which time both
+    libraries in one process (--alone)."""
+    libs = ["ours", "torch"] if have_torch() else ["ours"]
+    times = {lib: [] for lib in libs}
+    for _ in range(rounds):
+        for lib in libs:
+            times[lib] += lone_step_seconds(lib, shape_name, repeats)
+    ours = float(np.median(times["ours"]))
+    row = {"benchmark": f"step-{shape_name}", "unit": "ms/step", "ours": ours * 1e3,
+           "detail": f"each library alone in its own process, back to back: {rounds} processes "
+                     f"each, {repeats} steps each"}
+    if "torch" in times:
+        theirs = float(np.median(times["torch"]))
+        row.update(peer="PyTorch CPU eager", theirs=theirs * 1e3, ratio=ours / theirs, target="<= 0.8")
+    return row
+
+
 # -- per-operation overhead ----------------------------------------------------------------------------
 def bench_overhead(repeats, length=1000):
     def chain(lib, x):
@@ -449,6 +481,8 @@ def main():
     parser.add_argument("--against", metavar="ROOT", help="another checkout (a git worktree of an "
                         "earlier commit): time its step-*/overhead against this tree's instead, "
                         "alternating in one process")
+    parser.add_argument("--alone", action="store_true", help="time step-* with each library "
+                        "alone in processes of its own, alternating (a check on the paired figures)")
     args = parser.parse_args()
     repeats = args.repeats or (3 if args.quick else 7)
     wanted = (args.only.split(",") if args.only else
@@ -463,7 +497,7 @@ def main():
     for name in wanted:
         print(f"running {name} ...", flush=True)
         if name.startswith("step-"):
-            rows.append(bench_step(name[len("step-"):], repeats))
+            rows.append((bench_step_alone if args.alone else bench_step)(name[len("step-"):], repeats))
         elif name == "overhead":
             rows.append(bench_overhead(repeats))
         elif name == "decoding":
