@@ -953,6 +953,36 @@ SPECS = {
     ),
 }
 
+
+def np_packed_attention(qkv, *args, **kwargs):
+    return np_attention(qkv[0], qkv[1], qkv[2], *args, **kwargs)
+
+
+def check_packed_attention_dropout(p):
+    """check_attention_dropout on the three parts of qkv."""
+    def check(out, qkv, *, device, **kwargs):
+        check_attention_dropout(p)(out, qkv[0], qkv[1], qkv[2], device=device, **kwargs)
+    return check
+
+
+SPECS["packed_attention"] = Spec(
+    Case("plain", [Arg((3, 2, 4, 3))], np_packed_attention),
+    Case("heads_causal_mask", [Arg((3, 2, 2, 4, 3)), Const(CAUSAL)], np_packed_attention),
+    Case("is_causal_scale", [Arg((3, 2, 4, 3))], np_packed_attention,
+         kwargs=dict(is_causal=True, scale=0.4)),
+    Case("float_mask_with_grad", [Arg((3, 2, 4, 3)), Arg((4, 4))], np_packed_attention),
+    Case("dropout_p_seeded", [Arg((3, 2, 4, 4))], check=check_packed_attention_dropout(0.4),
+         kwargs=dict(dropout_p=0.4), call=seeded(default_call)),
+    fused=True,
+)
+
+
+def test_packed_attention_wants_three_parts_on_dim_0():
+    with pytest.raises(ValueError, match=r"packed_attention: qkv must be \(3, \.\.\., L, E\).*"
+                                         r"got shape \(2, 4, 3\)"):
+        tt.nn.functional.packed_attention(tt.ones(2, 4, 3))
+
+
 # -- Word2Vec's fused loss (tinytensor/ops/sampling.py) ------------------------------
 def np_negative_sampling(inputs, centres, noise, windows, centre_weights, noise_weights,
                          scale=None):

@@ -69,6 +69,46 @@ def test_multi_head_attention_gradcheck(masks):
     assert tt.gradcheck(lambda q, m, *params: mha(q, m, m, **options)[0], inputs)
 
 
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_self_attention_on_one_tensor_packs_the_projections_with_the_same_numbers(batch_first):
+    """mha(x, x, x) without a cache takes the packed path (one product with q, k and v's
+    weights stacked, F.packed_attention); with three equal but distinct tensors it takes
+    the three products. Outputs, weights and every gradient agree, dropout included
+    (the same seed draws the same mask)."""
+    tt.manual_seed(3)
+    mha = tinytransformer.MultiHeadAttention(8, 2, dropout=0.3, batch_first=batch_first).double()
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 5, 8) if batch_first else (5, 2, 8))
+    pad = np.array([[False] * 5, [False, False, False, True, True]])
+    cotangent = tt.tensor(rng.standard_normal(x.shape))
+    results = []
+    for packed in (True, False):
+        x_tensor = tt.tensor(x, requires_grad=True)
+        others = [x_tensor, x_tensor] if packed else [x_tensor * 1.0, x_tensor * 1.0]
+        tt.manual_seed(5)
+        out, weights = mha(x_tensor, *others, key_padding_mask=pad, is_causal=True,
+                           need_weights=True)
+        (out * cotangent).sum().backward()
+        grads = [p.grad.numpy() for p in mha.parameters()] + [x_tensor.grad.numpy()]
+        results.append((out.numpy(), weights.numpy(), grads))
+        mha.zero_grad()
+    (out_p, w_p, g_p), (out_s, w_s, g_s) = results
+    np.testing.assert_allclose(out_p, out_s, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(w_p, w_s, rtol=1e-12, atol=1e-12)
+    assert 0 < (w_p == 0).sum() < w_p.size   # dropout did drop some weights
+    for a, b in zip(g_p, g_s):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_packed_self_attention_gradcheck():
+    tt.manual_seed(2)
+    mha = tinytransformer.MultiHeadAttention(4, 2).double()
+    x = tt.tensor(np.random.default_rng(1).standard_normal((2, 3, 4)), requires_grad=True)
+    pad = np.array([[False, False, True], [False, False, False]])
+    assert tt.gradcheck(lambda h, *params: mha(h, h, h, key_padding_mask=pad, is_causal=True)[0],
+                        [x] + list(mha.parameters()))
+
+
 def test_fully_masked_query_gives_zeros_not_nan():
     mha = tinytransformer.MultiHeadAttention(4, 2, bias=False)
     x = tt.randn(1, 3, 4)

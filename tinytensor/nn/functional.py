@@ -13,10 +13,10 @@ from ..ops.activation import gelu, log_softmax, logsigmoid, softmax  # noqa: F40
 from ..ops.loss import (binary_cross_entropy, binary_cross_entropy_with_logits,  # noqa: F401
                         cross_entropy, l1_loss, mse_loss, nll_loss)
 from ..ops.nn import (add_layer_norm, dropout, embedding, layer_norm, linear, one_hot,  # noqa: F401
-                      relu_dropout, scaled_dot_product_attention)
+                      packed_attention, relu_dropout, scaled_dot_product_attention)
 from ..ops.sampling import negative_sampling_loss  # noqa: F401
 
 __all__ = ["add_layer_norm", "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "dropout",
            "embedding", "gelu", "l1_loss", "layer_norm", "linear", "log_softmax", "logsigmoid",
-           "mse_loss", "negative_sampling_loss", "nll_loss", "one_hot", "relu", "relu_dropout",
+           "mse_loss", "negative_sampling_loss", "nll_loss", "one_hot", "packed_attention", "relu", "relu_dropout",
            "scaled_dot_product_attention", "sigmoid", "softmax", "tanh"]

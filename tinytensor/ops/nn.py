@@ -15,7 +15,7 @@ read it for what they compute, this file for how they do it fast.
 import math
 
 from .. import backend
-from ..autograd import Function
+from ..autograd import Function, no_grad
 from ..tensor import Tensor, array_beside
 from . import register
 from .elementwise import constant, relu
@@ -23,7 +23,8 @@ from .linalg import matmul
 from .shape import reshape, swapaxes
 from .activation import softmax_backward, stable_softmax
 
-__all__ = ["layer_norm", "add_layer_norm", "dropout", "relu_dropout", "scaled_dot_product_attention"]
+__all__ = ["layer_norm", "add_layer_norm", "dropout", "relu_dropout", "scaled_dot_product_attention",
+           "packed_attention"]
 
 
 # ----------------------------------------------------------------------------
@@ -321,19 +322,50 @@ class Attention(Function):
         return xp.matmul(used, v)
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy.data)
         q, k, v = (t.data for t in self.inputs[:3])
-        g = gy.data
-        gv = xp.matmul(self.used.swapaxes(-1, -2), g)
+        bias = self.inputs[3] if len(self.inputs) == 4 else None
+        gq, gk, gv, gbias = self.gradients(gy.data, q, k, v, bias)
+        return Tensor(gq), Tensor(gk), Tensor(gv), gbias
+
+    def gradients(self, g, q, k, v, bias, out=(None, None, None)):
+        """The backward's formulas on arrays: (dQ, dK, dV, dB or None); out: arrays
+        to write dQ, dK, dV into (PackedAttention's three parts of one array)."""
+        xp = backend.get_array_module(g)
+        gv = xp.matmul(self.used.swapaxes(-1, -2), g, out=out[2])
         gp = xp.matmul(g, v.swapaxes(-1, -2))
         if self.dropout_p:
             gp = gp * self.keep
         gs = softmax_backward(self.weights, gp, axis=-1)
-        gbias = Tensor(gs) if len(self.inputs) == 4 and self.inputs[3].requires_grad else None
+        gbias = Tensor(gs) if bias is not None and bias.requires_grad else None
         gs = gs * q.dtype.type(self.scale)
-        gq = xp.matmul(gs, k)
-        gk = xp.matmul(gs.swapaxes(-1, -2), q)
-        return Tensor(gq), Tensor(gk), Tensor(gv), gbias
+        gq = xp.matmul(gs, k, out=out[0])
+        gk = xp.matmul(gs.swapaxes(-1, -2), q, out=out[1])
+        return gq, gk, gv, gbias
+
+
+class PackedAttention(Attention):
+    """Attention on a query, key and value packed in one tensor (fused):
+    qkv (3, ..., L, d_k), y = Attention(qkv[0], qkv[1], qkv[2]).
+
+    forward and backward: Attention's. The three gradients are written into one
+    array of qkv's shape, so the self-attention projection that made qkv, one
+    product with the three weights stacked, gets one gradient (and one product
+    in its backward) instead of three gradients that would each be padded to
+    qkv's shape and then added.
+    """
+
+    def saved_inputs(self):
+        return (0,)
+
+    def forward(self, qkv, bias=None):
+        return super().forward(qkv[0], qkv[1], qkv[2], bias)
+
+    def backward(self, gy):
+        qkv = self.inputs[0].data
+        g = backend.get_array_module(qkv).empty(qkv.shape, dtype=gy.dtype)
+        bias = self.inputs[1] if len(self.inputs) == 2 else None
+        *_, gbias = self.gradients(gy.data, qkv[0], qkv[1], qkv[2], bias, out=(g[0], g[1], g[2]))
+        return Tensor._wrap(g), gbias
 
 
 @register
@@ -358,6 +390,27 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
     fn = Attention(allowed, dropout_p, scale)
     out = fn(query, key, value) if bias is None else fn(query, key, value, bias)
+    return (out, Tensor(fn.used)) if need_weights else out
+
+
+@register
+def packed_attention(qkv, attn_mask=None, dropout_p=0.0, is_causal=False, *, scale=None,
+                     need_weights=False):
+    """scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], ...), with the query, key
+    and value packed in one tensor qkv of shape (3, ..., L, E) (tinytensor's, not
+    torch's: torch packs them the same way inside nn.MultiheadAttention). For
+    self-attention, where one product with the three projections stacked makes
+    all three; its gradient comes back as one array too. The other arguments are
+    scaled_dot_product_attention's."""
+    if qkv.ndim < 3 or qkv.shape[0] != 3:
+        raise ValueError(f"packed_attention: qkv must be (3, ..., L, E): query, key and value "
+                         f"stacked on dim 0, got shape {qkv.shape}")
+    with no_grad():   # views, for the shape checks only
+        query, key, value = qkv[0], qkv[1], qkv[2]
+    allowed, bias = check_attention_args(query, key, value, attn_mask, dropout_p, is_causal)
+    scale = 1 / math.sqrt(qkv.shape[-1]) if scale is None else float(scale)
+    fn = PackedAttention(allowed, dropout_p, scale)
+    out = fn(qkv) if bias is None else fn(qkv, bias)
     return (out, Tensor(fn.used)) if need_weights else out
 
 

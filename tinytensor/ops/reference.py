@@ -29,7 +29,7 @@ from .reduction import mean, sum, var
 from .shape import swapaxes
 
 __all__ = ["softmax", "log_softmax", "cross_entropy", "layer_norm", "add_layer_norm", "relu_dropout", "linear",
-           "scaled_dot_product_attention", "embedding", "negative_sampling_loss"]
+           "scaled_dot_product_attention", "packed_attention", "embedding", "negative_sampling_loss"]
 
 
 def _max_shift(x, dim):
@@ -129,6 +129,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     weights = dropout(softmax(scores, dim=-1), dropout_p)
     out = matmul(weights, value)
     return (out, weights.detach()) if need_weights else out
+
+
+def packed_attention(qkv, *args, **kwargs):
+    """Attention on the query, key and value stacked in qkv (3, ..., L, E)."""
+    return scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], *args, **kwargs)
 
 
 def add_layer_norm(input, sublayer, normalized_shape, weight=None, bias=None, eps=1e-5,
