@@ -981,6 +981,8 @@ def test_packed_attention_wants_three_parts_on_dim_0():
     with pytest.raises(ValueError, match=r"packed_attention: qkv must be \(3, \.\.\., L, E\).*"
                                          r"got shape \(2, 4, 3\)"):
         tt.nn.functional.packed_attention(tt.ones(2, 4, 3))
+    with pytest.raises(ValueError, match=r"packed_attention: dropout_p must be in \[0, 1\)"):
+        tt.nn.functional.packed_attention(tt.ones(3, 4, 3), dropout_p=1.0)
 
 
 # -- Word2Vec's fused loss (tinytensor/ops/sampling.py) ------------------------------

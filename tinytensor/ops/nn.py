@@ -407,17 +407,18 @@ def packed_attention(qkv, attn_mask=None, dropout_p=0.0, is_causal=False, *, sca
                          f"stacked on dim 0, got shape {qkv.shape}")
     with no_grad():   # views, for the shape checks only
         query, key, value = qkv[0], qkv[1], qkv[2]
-    allowed, bias = check_attention_args(query, key, value, attn_mask, dropout_p, is_causal)
+    allowed, bias = check_attention_args(query, key, value, attn_mask, dropout_p, is_causal,
+                                         op="packed_attention")
     scale = 1 / math.sqrt(qkv.shape[-1]) if scale is None else float(scale)
     fn = PackedAttention(allowed, dropout_p, scale)
     out = fn(qkv) if bias is None else fn(qkv, bias)
     return (out, Tensor(fn.used)) if need_weights else out
 
 
-def check_attention_args(query, key, value, attn_mask, dropout_p, is_causal):
+def check_attention_args(query, key, value, attn_mask, dropout_p, is_causal,
+                         op="scaled_dot_product_attention"):
     """(allowed, bias): a boolean array, True where attending is allowed, and a
-    float mask tensor to add to the scores; either may be None."""
-    op = "scaled_dot_product_attention"
+    float mask tensor to add to the scores; either may be None. op: the name in errors."""
     if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
         raise ValueError(f"{op}: query, key and value need at least 2 dims (..., length, "
                          f"features), got {query.shape}, {key.shape}, {value.shape}")
