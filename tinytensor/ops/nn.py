@@ -116,8 +116,7 @@ class AddLayerNorm(Function):
 
     def forward(self, x, sublayer, weight, bias):
         if self.p:
-            self.keep = backend.generator(backend.device_of(x)).keep_mask(sublayer.shape, self.p)
-            self.scale = x.dtype.type(1 / (1 - self.p))
+            self.keep, self.scale = dropout_mask(sublayer, self.p)
             z = sublayer * self.keep
             z *= self.scale
             z += x
@@ -202,6 +201,14 @@ def check_layer_norm_args(input, normalized_shape, weight, bias):
 # ----------------------------------------------------------------------------
 # Dropout
 # ----------------------------------------------------------------------------
+def dropout_mask(array, p):
+    """Dropout's draw for an array: (keep, scale), keep boolean of the array's shape
+    (True with probability 1 - p, from the device's seeded generator) and the scale
+    1 / (1 - p) in the array's dtype. Every fused op with dropout draws through here."""
+    keep = backend.generator(backend.device_of(array)).keep_mask(array.shape, p)
+    return keep, array.dtype.type(1 / (1 - p))
+
+
 class Dropout(Function):
     """Zero each element with probability p, scale the rest to keep the expectation.
 
@@ -215,8 +222,7 @@ class Dropout(Function):
         self.p = p
 
     def forward(self, x):
-        self.keep = backend.generator(backend.device_of(x)).keep_mask(x.shape, self.p)
-        self.scale = x.dtype.type(1 / (1 - self.p))
+        self.keep, self.scale = dropout_mask(x, self.p)
         y = x * self.keep
         y *= self.scale
         return y
@@ -258,9 +264,9 @@ class ReLUDropout(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        keep = backend.generator(backend.device_of(x)).keep_mask(x.shape, self.p)
+        keep, scale = dropout_mask(x, self.p)
         keep &= x > 0
-        self.mask = xp.multiply(keep, x.dtype.type(1 / (1 - self.p)), dtype=x.dtype)
+        self.mask = xp.multiply(keep, scale, dtype=x.dtype)
         y = xp.maximum(x, x.dtype.type(0))
         y *= self.mask
         return y
@@ -315,8 +321,8 @@ class Attention(Function):
         self.weights = stable_softmax(scores, axis=-1)
         used = self.weights
         if self.dropout_p:
-            keep = backend.generator(backend.device_of(q)).keep_mask(used.shape, self.dropout_p)
-            self.keep = keep.astype(q.dtype) * q.dtype.type(1 / (1 - self.dropout_p))
+            keep, scale = dropout_mask(used, self.dropout_p)
+            self.keep = keep.astype(q.dtype) * scale
             used = used * self.keep
         self.used = used
         return xp.matmul(used, v)
