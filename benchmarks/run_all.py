@@ -249,9 +249,9 @@ def lone_step_seconds(lib, shape_name, steps):
     fresh process (after two warm-up steps): no other library's threads anywhere."""
     out = in_fresh_process(
         ("b.thread_settings()\n" if lib == "torch" else "")   # torch's thread count
-        + f"step = (b.tinytensor_step if {lib!r} == 'ours' else b.torch_step)({shape_name!r})[1]\n"
-          f"step(); step()\n"
-          f"print(*[b.timed(step) for _ in range({steps})])")
+        + step_code(lib, shape_name)
+        + "step(); step()\n"
+        + f"print(*[b.timed(step) for _ in range({steps})])")
     return [float(t) for t in out.split()[-steps:]]
 
 
@@ -350,9 +350,8 @@ def bench_memory(quick):
              "detail": f"{start:.0f} MiB at step {first}, {end:.0f} MiB at step {last} "
                        f"(fresh process)"}]
     peaks = {lib: float(in_fresh_process(
-        f"step = (b.tinytensor_step if {lib!r} == 'ours' else b.torch_step)('M')[1]\n"
-        f"[step() for _ in range(3)]\n"
-        f"print(b.peak_resident_mib())").split()[-1])
+        step_code(lib, "M") + "[step() for _ in range(3)]\n"
+        "print(b.peak_resident_mib())").split()[-1])
         for lib in (["ours", "torch"] if have_torch() else ["ours"])}
     row = {"benchmark": "peak-memory-M", "unit": "MiB peak RSS (VmHWM), 3 steps", "ours": peaks["ours"],
            "detail": "each in a fresh process"}
@@ -370,6 +369,12 @@ def peak_resident_mib():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def step_code(lib, shape_name):
+    """The line of in_fresh_process code that makes `step`, one training step of
+    lib ("ours" or "torch") at the shape."""
+    return f"step = (b.tinytensor_step if {lib!r} == 'ours' else b.torch_step)({shape_name!r})[1]\n"
 
 
 def in_fresh_process(code):
