@@ -41,6 +41,7 @@ from tinytransformer.word2vec import KeyedVectors, Word2Vec  # noqa: E402
 DEFAULT_CORPUS = os.path.join(ROOT, "..", "shared", "data", "text8-2M", "text8_2M.txt")
 SETTINGS = dict(vector_size=100, window=5, negative=5, sample=1e-3, min_count=5, epochs=5,
                 alpha=0.025, min_alpha=1e-4)
+OVERRIDES = {}       # --set NAME=VALUE: settings of ours only
 
 
 def gensim_test_file(name):
@@ -63,6 +64,7 @@ def evaluate(kv, analogies, pairs, restrict_vocab):
 
 def run_ours(corpus, sg, workers, seed, batch_size=None):
     extra = {} if batch_size is None else dict(batch_size=batch_size)
+    extra.update(OVERRIDES)
     model = Word2Vec(sg=sg, workers=workers, seed=seed, progress=True, **SETTINGS, **extra)
     start = time.perf_counter()
     model.build_vocab(corpus_file=corpus)
@@ -121,9 +123,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=5,
                         help="alternating runs of each implementation (seeds seed, seed+1, ...): "
                              "words/s is their median, analogy and WordSim their mean")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Word2Vec setting for ours only, e.g. --set row_cap=2 (repeatable)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     SETTINGS["epochs"] = args.epochs
+    for item in args.set:
+        name, _, value = item.partition("=")
+        OVERRIDES[name] = float(value)
     if not os.path.exists(args.corpus):
         sys.exit(f"corpus not found: {args.corpus} (pass the path of a plain-text corpus)")
     have_gensim = False
