@@ -472,7 +472,8 @@ class Embedding(Function):
         self.ids, self.padding_idx = ids, padding_idx
 
     def forward(self, weight):
-        return weight[self.ids]
+        # take along axis 0 is weight[ids], about twice as fast as fancy indexing in NumPy
+        return backend.get_array_module(weight).take(weight, self.ids, axis=0)
 
     def backward(self, gy):
         weight = self.inputs[0]
