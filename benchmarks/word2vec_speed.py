@@ -130,7 +130,10 @@ def main():
     SETTINGS["epochs"] = args.epochs
     for item in args.set:
         name, _, value = item.partition("=")
-        OVERRIDES[name] = float(value)
+        try:
+            OVERRIDES[name] = float(value)
+        except ValueError:
+            parser.error(f"--set {item!r}: expected NAME=NUMBER, e.g. --set row_cap=2")
     if not os.path.exists(args.corpus):
         sys.exit(f"corpus not found: {args.corpus} (pass the path of a plain-text corpus)")
     have_gensim = False
