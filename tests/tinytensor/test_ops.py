@@ -1321,6 +1321,28 @@ def test_log1p_of_fraction_is_within_4_ulp_of_log1p(dtype):
     assert log1p_of_fraction(dtype(0.5)).dtype == dtype      # 0-d in, 0-d out, same dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_sums_equal_numpys_sum_over_the_last_axis(dtype):
+    """softmax's and layer norm's row sums (a product with a vector of ones): NumPy's
+    sum's values within rounding, for contiguous rows, a transposed view, a single
+    vector and no rows at all; inf and NaN in a row come through as in a sum."""
+    from tinytensor.ops.activation import row_sums
+    rng = np.random.default_rng(0)
+    tol = dict(rtol=1e-5 if dtype == np.float32 else 1e-12, atol=0)
+    x = rng.standard_normal((7, 4, 15, 15)).astype(dtype)
+    for a in (x, x.swapaxes(-1, -2), x[0, 0, 0], x[:, :, :0]):
+        got = row_sums(a)
+        assert got.dtype == dtype and got.shape == a.shape[:-1] + (1,)
+        np.testing.assert_allclose(got, a.sum(axis=-1, keepdims=True), **tol)
+    np.testing.assert_allclose(row_sums(x, 1 / 15), x.mean(axis=-1, keepdims=True), **tol)
+    y = np.ones((3, 5), dtype)
+    y[0, 1], y[1, 2], y[1, 3], y[2, 0] = np.inf, np.inf, -np.inf, np.nan
+    with np.errstate(invalid="ignore"):   # inf - inf, which NumPy's sum warns of too
+        sums = row_sums(y)
+    assert sums[0, 0] == np.inf and np.isnan(sums[1:]).all()
+    assert row_sums(np.zeros((4, 0), dtype)).tolist() == [[0.0]] * 4
+
+
 def test_bce_with_logits_matches_the_textbook_formula(device):
     x = np.array([-3.0, -0.5, 0.0, 0.7, 2.5])
     t = np.array([0.0, 1.0, 0.3, 1.0, 0.0])
