@@ -987,16 +987,43 @@ def test_packed_attention_wants_three_parts_on_dim_0():
 
 # -- Word2Vec's fused loss (tinytensor/ops/sampling.py) ------------------------------
 def np_negative_sampling(inputs, centres, noise, windows, centre_weights, noise_weights,
-                         scale=None):
-    """Loop over every (block, centre word) and its noise words."""
+                         scale=None, clip=np.inf):
+    """Loop over every (block, centre word) and its noise words; each score limited
+    to [-clip, clip]."""
+    def score(h, u):
+        return min(max(float(h @ u), -clip), clip)
     total = 0.0
     for b in range(inputs.shape[0]):
         for i in range(centres.shape[1]):
             h = windows[b, i] @ inputs[b] * (1.0 if scale is None else scale[b, i, 0])
-            total += centre_weights[b, i] * np.logaddexp(0.0, -float(h @ centres[b, i]))
+            total += centre_weights[b, i] * np.logaddexp(0.0, -score(h, centres[b, i]))
             for m in range(noise.shape[1]):
-                total += noise_weights[b, i, m] * np.logaddexp(0.0, float(h @ noise[b, m]))
+                total += noise_weights[b, i, m] * np.logaddexp(0.0, score(h, noise[b, m]))
     return np.array(total)
+
+
+def test_negative_sampling_clip_gives_scores_beyond_it_no_gradient():
+    """gensim's MAX_EXP: the centre score 9 lies beyond clip 6, so its term is the constant
+    -log sigmoid(6) and sends nothing back; the noise score 0.3 trains as without a clip."""
+    x = tt.tensor([[[3.0, 0.0]]], requires_grad=True)             # h = x (one input, window 1)
+    centre = tt.tensor([[[3.0, 0.0]]], requires_grad=True)        # score 9
+    noise = tt.tensor([[[0.1, 0.0]]], requires_grad=True)         # score 0.3
+    args = (x, centre, noise, np.ones((1, 1, 1)), np.ones((1, 1)), np.full((1, 1, 1), 0.5))
+    loss = tt.nn.functional.negative_sampling_loss(*args, clip=6)
+    np.testing.assert_allclose(loss.item(), np.logaddexp(0, -6) + 0.5 * np.logaddexp(0, 0.3),
+                               rtol=1e-6)
+    loss.backward()
+    np.testing.assert_array_equal(centre.grad.numpy(), [[[0.0, 0.0]]])
+    sigmoid = 1 / (1 + np.exp(-0.3))
+    np.testing.assert_allclose(noise.grad.numpy(), [[[0.5 * sigmoid * 3.0, 0.0]]], rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), [[[0.5 * sigmoid * 0.1, 0.0]]], rtol=1e-6)
+    centre.grad = None
+    tt.nn.functional.negative_sampling_loss(*args).backward()          # no clip: a gradient
+    assert centre.grad.numpy()[0, 0, 0] < 0
+    for bad in (0, -6, float("nan")):
+        with pytest.raises(ValueError, match=r"negative_sampling_loss: clip must be a positive "
+                                             rf"number or None, got {bad}"):
+            tt.nn.functional.negative_sampling_loss(*args, clip=bad)
 
 
 NS_RNG = np.random.default_rng(7)
@@ -1018,6 +1045,12 @@ SPECS["negative_sampling_loss"] = Spec(
                                 Const(np.ones((2, 3))), Const(np.full((2, 3, 6), 5 / 6)),
                                 Const(1 / np.maximum(NS_WINDOWS.sum(2, keepdims=True), 1))],
          np_negative_sampling),
+    # gensim's MAX_EXP: scores beyond the clip give no gradient (these inputs put 13 of
+    # the 42 scores, 2 of them centre scores, outside [-3.5, 3.5], and none within 0.1 of
+    # its ends, so the finite differences see no kink)
+    Case("clip", [Arg((2, 5, 4)), Arg((2, 3, 4)), Arg((2, 6, 4)), Const(NS_WINDOWS),
+                  Const(np.ones((2, 3))), Const(np.full((2, 3, 6), 0.5))],
+         np_negative_sampling, kwargs=dict(clip=3.5)),
     fused=True,
 )
 

@@ -18,7 +18,7 @@ import math
 from .. import backend
 from ..dims import dim_aliases
 from ..tensor import Tensor
-from .comparison import masked_fill, where
+from .comparison import clamp, masked_fill, where
 from .elementwise import exp, log, relu, sqrt
 from .indexing import getitem
 from .linalg import matmul
@@ -167,19 +167,23 @@ def embedding(input, weight, padding_idx=None):
 
 
 def negative_sampling_loss(inputs, centres, noise, windows, centre_weights, noise_weights,
-                           scale=None):
+                           scale=None, clip=None):
     """CBOW's negative-sampling loss, as its formula: mix each window into its
     hidden vector, score it against its centre word and the block's noise
     words, weigh the log-sigmoids. With scale, the forward pass uses
-    scale * h but the gradient of h passes undivided: h + detach(h * (scale - 1))."""
+    scale * h but the gradient of h passes undivided: h + detach(h * (scale - 1)).
+    With clip, the scores are clamped to [-clip, clip] before their log-sigmoids."""
     from .activation import logsigmoid
     from .sampling import check_negative_sampling_args
     windows, centre_weights, noise_weights, scale = check_negative_sampling_args(
-        inputs, centres, noise, windows, centre_weights, noise_weights, scale)
+        inputs, centres, noise, windows, centre_weights, noise_weights, scale, clip)
     h = matmul(Tensor(windows), inputs)                                      # (N, G, d)
     if scale is not None:
         h = h + (h * Tensor(scale - 1)).detach()
     centre_scores = sum(h * centres, 2)                                      # (N, G)
     noise_scores = matmul(h, swapaxes(noise, 1, 2))                          # (N, G, M)
+    if clip is not None:
+        centre_scores = clamp(centre_scores, -clip, clip)
+        noise_scores = clamp(noise_scores, -clip, clip)
     return -(sum(logsigmoid(centre_scores) * Tensor(centre_weights))
              + sum(logsigmoid(-noise_scores) * Tensor(noise_weights)))

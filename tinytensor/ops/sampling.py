@@ -20,6 +20,11 @@ the backward. Here it is one Function with the backward written out:
 so with g_c = -cw * sigmoid(-s_c) and G_n = nw * sigmoid(S_n):
 dh = g_c u_centre + G_n @ U_noise,  du_centre = g_c h,  dU_noise = G_n^T @ H,
 d inputs = windows^T @ dH. Fused: not twice differentiable.
+
+With clip c (gensim's MAX_EXP, 6), each score is clamped to [-c, c] first, so
+a term whose score lies outside gives a constant and no gradient: the example
+is already answered right (or so wrong that its step would be a full one in
+a stale direction), and gensim and word2vec.c skip it.
 """
 from .. import backend
 from ..autograd import Function
@@ -40,11 +45,12 @@ class NegativeSampling(Function):
     backward: g_c = -cw * sigmoid(-s_c),  G_n = nw * sigmoid(S_n)   (times the output's gradient)
               dH = g_c U_c + G_n @ U_n,  dU_c = g_c H,  dU_n = G_n^T @ H,  dX = windows^T @ dH
     The scale is not in dX (straight through, see negative_sampling_loss).
+    With clip c: s_c and S_n clamped to [-c, c], and g_c, G_n zero where |s| > c.
     """
     twice_differentiable = False
 
-    def __init__(self, windows, centre_weights, noise_weights, scale):
-        self.windows, self.scale = windows, scale
+    def __init__(self, windows, centre_weights, noise_weights, scale, clip=None):
+        self.windows, self.scale, self.clip = windows, scale, clip
         self.centre_weights, self.noise_weights = centre_weights, noise_weights
 
     def forward(self, inputs, centres, noise):
@@ -55,6 +61,10 @@ class NegativeSampling(Function):
         centre_scores = xp.einsum("ngd,ngd->ng", h, centres)             # (N, G)
         # U^T as a contiguous array: a batched product with a transposed operand is slower
         noise_scores = xp.matmul(h, xp.ascontiguousarray(noise.swapaxes(-1, -2)))  # (N, G, M)
+        if self.clip is not None:                                        # clamp's gradient
+            inside = [xp.abs(s) <= self.clip for s in (centre_scores, noise_scores)]
+            for scores in (centre_scores, noise_scores):
+                xp.clip(scores, -self.clip, self.clip, out=scores)
         loss = -(xp.vdot(self.centre_weights, log_sigmoid_array(centre_scores))
                  + xp.vdot(self.noise_weights, log_sigmoid_array(-noise_scores)))
         centre_grad = sigmoid_array(-centre_scores)
@@ -62,6 +72,9 @@ class NegativeSampling(Function):
         xp.negative(centre_grad, out=centre_grad)                        # g_c
         noise_grad = sigmoid_array(noise_scores)
         noise_grad *= self.noise_weights                                 # G_n
+        if self.clip is not None:
+            centre_grad *= inside[0]
+            noise_grad *= inside[1]
         self.saved = h, centre_grad, noise_grad
         return xp.asarray(loss, dtype=inputs.dtype)
 
@@ -83,9 +96,12 @@ class NegativeSampling(Function):
 
 
 def check_negative_sampling_args(inputs, centres, noise, windows, centre_weights, noise_weights,
-                                 scale):
-    """The weight arrays (on the inputs' device, in their dtype), checked against the shapes."""
+                                 scale, clip=None):
+    """The weight arrays (on the inputs' device, in their dtype), checked against the shapes,
+    and clip, checked (a positive number or None)."""
     op = "negative_sampling_loss"
+    if clip is not None and not clip > 0:    # `not >` also refuses NaN
+        raise ValueError(f"{op}: clip must be a positive number or None, got {clip}")
     for name, v in (("inputs", inputs), ("centres", centres), ("noise", noise)):
         if not isinstance(v, Tensor) or v.ndim != 3 or v.dtype.kind != "f":
             raise TypeError(f"{op}: {name} must be a 3-D floating Tensor (blocks, rows, d), got "
@@ -114,7 +130,7 @@ def check_negative_sampling_args(inputs, centres, noise, windows, centre_weights
 
 @register
 def negative_sampling_loss(inputs, centres, noise, windows, centre_weights, noise_weights,
-                           scale=None):
+                           scale=None, clip=None):
     """CBOW's negative-sampling loss over N blocks of G centre words, summed (fused).
 
     inputs (N, P, d): input vectors of the P corpus positions a block's windows reach
@@ -130,7 +146,14 @@ def negative_sampling_loss(inputs, centres, noise, windows, centre_weights, nois
     0/1 windows and scale = 1 / count, h is the window's mean and the update is
     word2vec.c's and gensim's CBOW-mean. (tt.reference.negative_sampling_loss
     writes this with detach.) With scale None the gradient is exact.
+
+    clip: a number c, or None: each score is clamped to [-c, c] before its
+    log-sigmoid, so a term outside gives no gradient (gensim's and word2vec.c's
+    MAX_EXP = 6, where they skip the term; they also skip a score of exactly 6,
+    which clamp's gradient keeps).
     """
     windows, centre_weights, noise_weights, scale = check_negative_sampling_args(
-        inputs, centres, noise, windows, centre_weights, noise_weights, scale)
-    return NegativeSampling(windows, centre_weights, noise_weights, scale)(inputs, centres, noise)
+        inputs, centres, noise, windows, centre_weights, noise_weights, scale, clip)
+    clip = None if clip is None else float(clip)
+    return NegativeSampling(windows, centre_weights, noise_weights, scale, clip)(
+        inputs, centres, noise)
