@@ -26,13 +26,23 @@ class Word2VecConfig:
     batch_size: centre words per SGD step (None: 2000).
     row_cap: in one step, a word's row takes at most row_cap / lr examples'
     worth of update: the examples of a batch all see the row as it was at the
-    start of the batch, so a frequent word would otherwise overshoot. 0 turns
-    it off (and CBOW then learns almost nothing: 0.3% analogy accuracy on
-    text8-2M). Larger caps score better on text8-2M (CBOW, mean of seeds 1 to
-    5, 2 workers: cap 2: 4.85% analogy, WordSim 0.363; 3: 4.81%, 0.375; gensim
-    4.77%, 0.372) but are unstable where most rows meet the cap in every batch:
-    on a corpus of 20 words, CBOW diverges with cap 2 at alpha 0.05 (batches of
-    2000) and with cap 1.5 at alpha 0.1, and not with cap 1.
+    start of the batch, so a frequent word would otherwise overshoot. A capped
+    row moves by row_cap times its examples' mean step, a full-batch gradient
+    step of size row_cap on the row's mean loss, which is stable while row_cap
+    times that loss's curvature (about sigmoid' |h|^2) stays below 2. CBOW's h
+    is the mean of a window, shorter than skip-gram's single word vector, so
+    CBOW takes a larger cap: None (the default) means 3 for CBOW, 1 for
+    skip-gram (see `step_cap`). Measured on text8-2M, 2 workers, seeds 11 to
+    20: CBOW's WordSim-353 0.352 with cap 1, 0.359 with 2, 0.371 with 3 (gensim
+    0.373), analogies 4.6%, 4.7%, 4.7% (gensim 4.8%); skip-gram with cap 3
+    answers 5.5% of the analogies where cap 1 answers 8.5%. Where most rows
+    meet the cap in every batch (a corpus of 20 words) CBOW with cap 3 learns
+    less than with cap 1 at alpha 0.025 and overshoots from alpha 0.05 on, in
+    batches of 2000 (a warning says so; lower alpha or row_cap there). 0 turns
+    the cap off (CBOW then learns almost nothing: 0.3% analogy accuracy).
+    score_clip: every score h . u is clamped to [-score_clip, score_clip]
+    before its log-sigmoid, so a term scored beyond it trains nothing: gensim's
+    and word2vec.c's MAX_EXP, 6 (they skip such a term). None: no clamp.
     """
     vector_size: int = 100
     window: int = 5
@@ -49,7 +59,8 @@ class Word2VecConfig:
     cbow_mean: bool = True
     max_vocab_size: Optional[int] = None
     max_sentence_length: int = MAX_SENTENCE_LENGTH
-    row_cap: float = 1.0
+    row_cap: Optional[float] = None
+    score_clip: Optional[float] = 6.0
 
     def __post_init__(self):
         for name, low in (("vector_size", 1), ("window", 1), ("negative", 1), ("epochs", 1),
@@ -65,13 +76,25 @@ class Word2VecConfig:
         if self.alpha <= 0 or self.min_alpha < 0:
             raise ValueError(f"Word2Vec: alpha must be > 0 and min_alpha >= 0, got "
                              f"{self.alpha}, {self.min_alpha}")
-        if self.row_cap < 0:
-            raise ValueError(f"Word2Vec: row_cap must be >= 0, got {self.row_cap}")
+        if self.row_cap is not None and not self.row_cap >= 0:
+            raise ValueError(f"Word2Vec: row_cap must be >= 0 or None, got {self.row_cap}")
+        if self.score_clip is not None:
+            if not self.score_clip > 0:          # `not >` refuses NaN too
+                raise ValueError(f"Word2Vec: score_clip must be > 0 or None, got {self.score_clip}")
+            self.score_clip = float(self.score_clip)
         self.sg, self.seed, self.cbow_mean = int(self.sg), int(self.seed), bool(self.cbow_mean)
         self.batch_size = int(self.batch_size) if self.batch_size else 2000
         self.ns_exponent, self.sample = float(self.ns_exponent), float(self.sample)
-        self.alpha, self.min_alpha, self.row_cap = float(self.alpha), float(self.min_alpha), \
-            float(self.row_cap)
+        self.alpha, self.min_alpha = float(self.alpha), float(self.min_alpha)
+        if self.row_cap is not None:
+            self.row_cap = float(self.row_cap)
+
+    @property
+    def step_cap(self):
+        """The row cap in effect: row_cap, or for None 3 for CBOW and 1 for skip-gram."""
+        if self.row_cap is not None:
+            return self.row_cap
+        return 1.0 if self.sg else 3.0
 
     @classmethod
     def from_dict(cls, values):

@@ -38,7 +38,7 @@ def _as_constant(array, like):
 
 
 def cbow_loss(inputs, windows, centres, noise, centre_weights, noise_weights,
-              straight_through=None):
+              straight_through=None, clip=None):
     """CBOW negative-sampling loss of a batch of N blocks, summed over centre words.
 
     inputs:         (N, P, d) input vectors of the block's corpus positions
@@ -57,12 +57,17 @@ def cbow_loss(inputs, windows, centres, noise, centre_weights, noise_weights,
     gradient of h reaches every context word undivided, as in word2vec.c's and
     gensim's CBOW-mean: h = S + detach(S * (f - 1)). The loss is the same.
 
+    clip: a number c, or None: every score is clamped to [-c, c] first, so a
+    term whose score lies outside trains nothing (gensim's and word2vec.c's
+    MAX_EXP = 6: they skip such a term).
+
     That formula, written with small operations, is
     tt.reference.negative_sampling_loss:
 
         h = windows @ inputs
         h = h + detach(h * (straight_through - 1))       # with straight_through
         positive = (h * centres).sum(2);  negative = h @ noise^T
+        positive, negative = positive.clamp(-c, c), negative.clamp(-c, c)   # with clip
         loss = -(logsigmoid(positive) * cw).sum() - (logsigmoid(-negative) * nw).sum()
 
     Training runs it as one fused Function, F.negative_sampling_loss (tested
@@ -70,10 +75,10 @@ def cbow_loss(inputs, windows, centres, noise, centre_weights, noise_weights,
     Word2Vec's whole forward and backward.
     """
     return F.negative_sampling_loss(inputs, centres, noise, windows, centre_weights, noise_weights,
-                                    scale=straight_through)
+                                    scale=straight_through, clip=clip)
 
 
-def skipgram_loss(inputs, windows, centres, noise, noise_weights):
+def skipgram_loss(inputs, windows, centres, noise, noise_weights, clip=None):
     """Skip-gram negative-sampling loss of a batch of N blocks, summed over
     (context word, centre word) pairs.
 
@@ -87,9 +92,12 @@ def skipgram_loss(inputs, windows, centres, noise, noise_weights):
     Each pair (context position p, centre i) is one example; as in gensim, the
     context word's input vector predicts the centre word:
     loss = -sum_{p,i} windows[i,p] log sig(x_p . u_i) - sum_{p,m} nw[p,m] log sig(-x_p . u_m)
+    clip: as cbow_loss's (the scores clamped to [-clip, clip]).
     """
     positive = tt.matmul(inputs, centres.swapaxes(1, 2))                           # (N, P, G)
     negative = tt.matmul(inputs, noise.swapaxes(1, 2))                             # (N, P, M)
+    if clip is not None:
+        positive, negative = positive.clamp(-clip, clip), negative.clamp(-clip, clip)
     windows = _as_constant(windows, inputs).swapaxes(1, 2)
     return -(tt.logsigmoid(positive) * windows).sum() \
         - (tt.logsigmoid(-negative) * _as_constant(noise_weights, inputs)).sum()

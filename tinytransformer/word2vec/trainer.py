@@ -29,6 +29,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 
 import numpy as np
 
@@ -232,7 +233,23 @@ class Word2Vec:
             self.epochs_trained += 1
         self.train_seconds = time.perf_counter() - started
         self.words_per_second = done / max(self.train_seconds, 1e-9)
+        self._check_learned()
         return self
+
+    def _check_learned(self):
+        """Warn when the last epoch's mean loss is above the untrained model's, (1 +
+        negative) ln 2 (the output vectors start at zero, so every score is 0 and every
+        sigmoid 1/2): the steps overshot. With score_clip the vectors then stay finite,
+        and would otherwise end up worse than untrained without a word said. (An epoch in
+        the middle may pass that level and training still recover.)"""
+        c = self.config
+        untrained = (1 + c.negative) * math.log(2)
+        if self.epoch_losses and self.epoch_losses[-1] > untrained:
+            warnings.warn(
+                f"Word2Vec: the last epoch's mean loss {self.epoch_losses[-1]:.4g} is above the "
+                f"untrained model's {untrained:.4g}: the steps overshoot and the vectors did "
+                f"not learn; train again with a smaller alpha ({c.alpha}) or row_cap "
+                f"({c.step_cap})", RuntimeWarning, stacklevel=3)
 
     def _train_batch(self, ids, sentence, radius, start, stop, lr, rng):
         """Cut the batch of centre words ids[start:stop] and train it: (loss, examples)."""
@@ -246,7 +263,7 @@ class Word2Vec:
             raise FloatingPointError(
                 f"Word2Vec: a batch's loss is {loss} at learning rate {lr:.4g}: the vectors "
                 f"diverged (they now hold inf or NaN); train again with a smaller alpha "
-                f"({c.alpha}) or row_cap ({c.row_cap})")
+                f"({c.alpha}) or row_cap ({c.step_cap}) (now with score_clip {c.score_clip})")
         return loss, batch.examples
 
     def _step(self, batch, lr):
@@ -260,14 +277,14 @@ class Word2Vec:
         leaves = self.model(*ids)
         if c.sg:
             loss = skipgram_loss(leaves[0], device(batch.windows), leaves[1], leaves[2],
-                                 device(batch.noise_weights))
+                                 device(batch.noise_weights), clip=c.score_clip)
         else:
             factor = None
             if c.cbow_mean:      # 1 / (context words), from the batch's layout (host side)
                 factor = device((1 / np.maximum(batch.count, 1))[..., None].astype(np.float32))
             loss = cbow_loss(leaves[0], device(batch.windows), leaves[1], leaves[2],
                              device(batch.centre_weights), device(batch.noise_weights),
-                             straight_through=factor)
+                             straight_through=factor, clip=c.score_clip)
         loss.backward()
         # the SGD step on the touched rows; a row used by many examples of the batch takes
         # at most row_cap / lr examples' worth of step (see row_cap in Word2VecConfig)
@@ -279,8 +296,8 @@ class Word2Vec:
             for table, index, leaf, host_ids, used in zip(
                     tables, ids, leaves, (batch.positions, batch.centres, batch.noise), uses):
                 step = leaf.grad       # the gradient, scaled in place into the step
-                if c.row_cap and lr > 0:
-                    scale = row_scale(host_ids, used, c.row_cap / lr)
+                if c.step_cap and lr > 0:
+                    scale = row_scale(host_ids, used, c.step_cap / lr)
                     step.mul_(Tensor(device((-lr * scale)[..., None])))
                 else:
                     step.mul_(-lr)

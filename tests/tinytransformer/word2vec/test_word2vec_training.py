@@ -1,5 +1,6 @@
 """Training Word2Vec: planted structure is learned, reproducibly, the same from a
 file or a list, across save/load, in worker processes and on the GPU."""
+import dataclasses
 import math
 import sys
 
@@ -224,6 +225,18 @@ def test_the_settings_are_a_config_dataclass():
         model.window = 3                                          # set them in the config
 
 
+def test_the_row_cap_follows_the_mode_unless_given_and_the_clip_is_gensims():
+    cbow, skipgram = Word2VecConfig(), Word2VecConfig(sg=1)
+    assert (cbow.row_cap, cbow.step_cap, skipgram.step_cap) == (None, 3.0, 1.0)
+    assert dataclasses.replace(cbow, sg=1).step_cap == 1.0      # follows the mode it ends up in
+    assert Word2VecConfig(sg=1, row_cap=2).step_cap == Word2VecConfig(row_cap=2).step_cap == 2.0
+    assert Word2VecConfig(row_cap=0).step_cap == 0.0             # 0: no cap
+    assert cbow.score_clip == 6.0 and Word2VecConfig(score_clip=None).score_clip is None
+    for name, bad in (("score_clip", 0), ("score_clip", float("nan")), ("row_cap", -1)):
+        with pytest.raises(ValueError, match=f"Word2Vec: {name} must be"):
+            Word2VecConfig(**{name: bad})
+
+
 def test_a_checkpoint_from_before_the_split_still_loads(tmp_path):
     # then Word2Vec was the Module: its parameters were input_embedding/output_embedding,
     # and its vocabulary was saved as words, counts and total_words
@@ -274,14 +287,30 @@ def test_an_encoded_corpus_kept_between_epochs_trains_as_one_read_every_epoch(mo
     assert_array_equal(kept, streamed)
 
 
+DIVERGING = dict(vector_size=16, window=3, min_count=1, sample=0, sg=0, epochs=8, alpha=0.1,
+                 batch_size=200, seed=1, progress=False, row_cap=3.0)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_diverging_vectors_stop_training_with_an_error_that_says_what_to_change(workers):
     """A row cap far above the default on 20 words, where every row meets it in every batch,
-    makes CBOW diverge; training stops at the first non-finite loss instead of going on."""
+    makes CBOW diverge without the score clip; training stops at the first non-finite loss
+    instead of going on."""
     if workers > 1 and sys.platform == "win32":
         pytest.skip("workers need fork")
     with pytest.raises((FloatingPointError, RuntimeError),
-                       match=r"diverged .*smaller alpha \(0.1\) or row_cap \(3.0\)"):
-        Word2Vec(topic_corpus(), vector_size=16, window=3, min_count=1, sample=0, sg=0,
-                 epochs=8, alpha=0.1, batch_size=200, seed=1, progress=False, row_cap=3.0,
-                 workers=workers)
+                       match=r"diverged .*smaller alpha \(0.1\) or row_cap \(3.0\).*"
+                             r"score_clip None"):
+        Word2Vec(topic_corpus(), score_clip=None, **DIVERGING, workers=workers)
+
+
+def test_the_score_clip_keeps_those_settings_finite_and_says_they_do_not_learn():
+    """With gensim's clip (the default, 6) the same run stays finite, since a term scored
+    past 6 sends no gradient; but it does not learn, and says so: the mean loss ends above
+    the untrained model's 6 ln 2 (the output vectors start at zero: every score 0)."""
+    with pytest.warns(RuntimeWarning, match=r"the last epoch's mean loss .* above the untrained "
+                                            r"model's 4.159: .*alpha \(0.1\) or row_cap \(3.0\)"):
+        model = Word2Vec(topic_corpus(), **DIVERGING)
+    assert model.config.score_clip == 6.0
+    assert np.isfinite(model.wv.vectors).all()
+    assert model.epoch_losses[-1] > 6 * math.log(2)
