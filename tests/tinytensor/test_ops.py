@@ -977,6 +977,23 @@ SPECS["packed_attention"] = Spec(
 )
 
 
+def test_attention_lays_out_heads_so_that_the_transformers_reshapes_are_views():
+    """Layouts chosen so no copy is needed (issue 11): the heads' output (B, h, L, d) is
+    stored as (B, L, h, d), so merging the heads is a view; packed attention's gradient is
+    stored as its input is, so the gradient of the projection output (B, L, 3, h, d) that
+    the packed (3, B, h, L, d) view came from arrives contiguous, with no copy."""
+    B, h, L, d = 2, 3, 4, 5
+    q, k, v = (tt.randn(B, h, L, d) for _ in range(3))
+    y = tt.nn.functional.scaled_dot_product_attention(q, k, v)
+    merged = y.permute(0, 2, 1, 3).reshape(B, L, h * d)
+    assert np.shares_memory(merged.data, y.data)
+    np.testing.assert_allclose(merged.numpy(),
+                               np.ascontiguousarray(y.numpy().transpose(0, 2, 1, 3)).reshape(B, L, -1))
+    projected = tt.randn(B, L, 3, h, d, requires_grad=True)
+    tt.nn.functional.packed_attention(projected.permute(2, 0, 3, 1, 4)).sum().backward()
+    assert projected.grad.data.flags.c_contiguous
+
+
 def test_packed_attention_wants_three_parts_on_dim_0():
     with pytest.raises(ValueError, match=r"packed_attention: qkv must be \(3, \.\.\., L, E\).*"
                                          r"got shape \(2, 4, 3\)"):
