@@ -38,8 +38,10 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+GIVEN_THREADS = {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ}  # by the caller
+for _variable in THREAD_VARIABLES:
+    os.environ.setdefault(_variable, "2")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -393,8 +395,12 @@ def bench_word2vec():
         print("word2vec: no corpus at ../shared/data/text8-2M; skipped")
         return []
     out = os.path.join(ROOT, "runs", "word2vec_speed.json")
+    # word2vec_speed.py's own default, one BLAS thread in each of the two worker processes
+    # (as gensim's workers), unless the caller set them: this script's 2 would put four
+    # threads on two cores
+    env = dict(os.environ, **{k: GIVEN_THREADS.get(k, "1") for k in THREAD_VARIABLES})
     subprocess.run([sys.executable, script, corpus, "--json", out], check=True, stdin=subprocess.DEVNULL,
-                   cwd=ROOT)
+                   cwd=ROOT, env=env)
     with open(out) as f:
         results = json.load(f)
     rows = []
