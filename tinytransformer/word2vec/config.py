@@ -32,10 +32,11 @@ class Word2VecConfig:
     times that loss's curvature (about sigmoid' |h|^2) stays below 2. CBOW's h
     is the mean of a window, shorter than skip-gram's single word vector, so
     CBOW takes a larger cap: None (the default) means 3 for CBOW, 1 for
-    skip-gram (see `step_cap`). Measured on text8-2M, 2 workers, seeds 11 to
-    20: CBOW's WordSim-353 0.352 with cap 1, 0.359 with 2, 0.371 with 3 (gensim
-    0.373), analogies 4.6%, 4.7%, 4.7% (gensim 4.8%); skip-gram with cap 3
-    answers 5.5% of the analogies where cap 1 answers 8.5%. Where most rows
+    skip-gram (see `step_cap`). Measured on text8-2M, 2 workers, means over
+    seeds 11 to 20, with score_clip 6: CBOW's WordSim-353 0.355 with cap 1,
+    0.359 with 2, 0.370 with 3 (gensim 0.375), analogies 4.51%, 4.75%, 4.72%
+    (gensim 4.79%); skip-gram with cap 3 answers 5.5% of the analogies where
+    cap 1 answers 8.5%. Where most rows
     meet the cap in every batch (a corpus of 20 words) CBOW with cap 3 learns
     less than with cap 1 at alpha 0.025 and overshoots from alpha 0.05 on, in
     batches of 2000 (a warning says so; lower alpha or row_cap there). 0 turns
