@@ -76,6 +76,7 @@ def thread_settings():
     settings["cpus"] = os.cpu_count()
     settings["python"] = platform.python_version()
     settings["numpy"] = np.__version__
+    settings["tinytensor_threads"] = tt.get_num_threads()   # its own loops (Adam); OMP_NUM_THREADS
     try:
         from threadpoolctl import threadpool_info
         settings["blas"] = [(i.get("internal_api"), i.get("num_threads"), i.get("architecture"))

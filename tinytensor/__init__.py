@@ -6,8 +6,8 @@
     y.backward()
     x.grad          # tensor([2., 4., 6.])
 """
-from .backend import (cuda_is_available, get_default_device, get_rng_state, manual_seed,
-                      set_default_device, set_rng_state)
+from .backend import (cuda_is_available, get_default_device, get_num_threads, get_rng_state,
+                      manual_seed, set_default_device, set_num_threads, set_rng_state)
 # tensor.py comes first: it imports the engine (autograd/) and the operations at its end.
 from .dtypes import (DEFAULT_FLOAT, bool_, can_cast, complex64, complex128, double, float16,
                      float32, float64, get_default_dtype, half, int8, int16, int32, int64,

@@ -8,6 +8,7 @@ import ctypes
 import math
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -269,3 +270,75 @@ def scatter_add(target, indices, values):
         cupyx.scatter_add(target, indices, values)
     else:
         np.add.at(target, indices, values)
+
+
+# ----------------------------------------------------------------------------
+# Threads
+# ----------------------------------------------------------------------------
+def _default_num_threads():
+    """torch's default: OMP_NUM_THREADS when it is set, else the cores this
+    process may run on."""
+    given = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(cores))
+
+
+_threads = {"count": _default_num_threads(), "pool": None}
+
+
+def set_num_threads(n):
+    """How many threads tinytensor's own CPU loops may use (torch.set_num_threads).
+
+    NumPy runs every operation on one thread, except its matrix products, whose
+    BLAS library has threads of its own (set by OPENBLAS_NUM_THREADS or
+    OMP_NUM_THREADS before NumPy is imported). The loops that split work over
+    these threads are the large ones where one thread leaves the other cores
+    idle: today, Adam's update."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
+    if n < 1:
+        raise RuntimeError(f"set_num_threads expects a positive integer, got {n}")
+    if n != _threads["count"]:
+        _drop_pool()
+        _threads["count"] = n
+
+
+def get_num_threads():
+    """The number of threads set by set_num_threads (torch.get_num_threads)."""
+    return _threads["count"]
+
+
+def _drop_pool():
+    pool, _threads["pool"] = _threads["pool"], None
+    if pool is not None:
+        pool.shutdown(wait=False)
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
+    os.register_at_fork(after_in_child=lambda: _threads.update(pool=None))
+
+
+def run_in_parts(size, work, min_part):
+    """Call work(start, stop) on contiguous parts of range(size), one part per
+    thread, each at least min_part long, and return when all are done.
+
+    NumPy releases Python's lock (the GIL) while its loops run, so a part made
+    of a few large NumPy calls runs on a core of its own; the calling thread
+    does the first part itself. An exception in any part is raised here."""
+    parts = max(1, min(_threads["count"], size // max(1, min_part)))
+    if parts == 1:
+        work(0, size)
+        return
+    if _threads["pool"] is None:
+        _threads["pool"] = ThreadPoolExecutor(_threads["count"] - 1, thread_name_prefix="tinytensor")
+    bounds = [size * i // parts for i in range(parts + 1)]
+    others = [_threads["pool"].submit(work, bounds[i], bounds[i + 1]) for i in range(1, parts)]
+    try:
+        work(bounds[0], bounds[1])
+    finally:
+        for future in others:   # wait for every part, even when this one failed
+            future.exception()
+    for future in others:
+        future.result()

@@ -102,3 +102,71 @@ def test_import_asks_glibc_to_keep_freed_memory_unless_told_not_to():
                              env=env, stdin=subprocess.DEVNULL, timeout=120, check=True)
         results[name] = out.stdout.strip()
     assert results == {"default": "True", "off": "False", "glibc's own": "False"}
+
+
+def test_num_threads_follows_torch(monkeypatch):
+    """tt.set_num_threads / get_num_threads as torch's: OMP_NUM_THREADS is the
+    default, and anything but a positive int is a RuntimeError naming the call."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert backend._default_num_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert backend._default_num_threads() == len(os.sched_getaffinity(0))
+    before = tt.get_num_threads()
+    try:
+        tt.set_num_threads(5)
+        assert tt.get_num_threads() == 5
+        for bad, message in ((0, "a positive integer"), (-2, "a positive integer"),
+                             (2.0, "an int, but got float"), (True, "an int, but got bool")):
+            with pytest.raises(RuntimeError, match=f"set_num_threads expects {message}"):
+                tt.set_num_threads(bad)
+        assert tt.get_num_threads() == 5
+    finally:
+        tt.set_num_threads(before)
+    torch = pytest.importorskip("torch")
+    for bad in (0, 2.0, True):
+        with pytest.raises(RuntimeError, match="set_num_threads expects"):
+            torch.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("threads, size, min_part, parts", [
+    (1, 100, 10, 1), (3, 100, 10, 3), (3, 25, 10, 2), (4, 9, 10, 1), (2, 0, 10, 1)])
+def test_run_in_parts_covers_the_range_once(threads, size, min_part, parts):
+    """Each index of range(size) goes to exactly one part, in contiguous parts of
+    at least min_part, one per thread at most; the parts beyond the first run on
+    the pool's threads."""
+    import threading
+    before = tt.get_num_threads()
+    tt.set_num_threads(threads)
+    seen, where = np.zeros(size, int), []
+    lock = threading.Lock()
+
+    def work(start, stop):
+        with lock:
+            seen[start:stop] += 1
+            where.append((start, stop, threading.current_thread().name))
+    try:
+        backend.run_in_parts(size, work, min_part)
+    finally:
+        tt.set_num_threads(before)
+    assert (seen == 1).all() and len(where) == parts
+    assert all(stop - start >= min(min_part, size) for start, stop, _ in where)
+    assert sorted(name.startswith("tinytensor") for _, _, name in where) == [False] + [True] * (parts - 1)
+
+
+def test_run_in_parts_raises_a_parts_error_after_all_parts_end():
+    import time
+    before = tt.get_num_threads()
+    tt.set_num_threads(2)
+    finished = []
+
+    def work(start, stop):
+        if start:
+            raise ValueError("part two failed")
+        time.sleep(0.05)
+        finished.append(start)
+    try:
+        with pytest.raises(ValueError, match="part two failed"):
+            backend.run_in_parts(10, work, 5)
+    finally:
+        tt.set_num_threads(before)
+    assert finished == [0]

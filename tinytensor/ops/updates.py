@@ -12,11 +12,15 @@ import math
 
 import numpy as np
 
+from .. import backend
 from ..autograd import no_grad
 
 __all__ = ["adam_step_"]
 
-ADAM_BLOCK = 32768  # elements: a block of p, g, m, v and one scratch row stays in the CPU's cache
+# Elements in a block: a block of p, g, m, v and one scratch row (2.5 MB) stays in
+# the CPU's cache, and a block is long enough that the threads walking a large
+# parameter rarely wait for each other's Python lock between NumPy calls.
+ADAM_BLOCK = 131072
 
 
 def adam_step_(param, grad, exp_avg, exp_avg_sq, *, lr, betas, eps, step):
@@ -53,23 +57,28 @@ def _adam_in_blocks(p, g, m, v, beta1, beta2, step_size, bias2, eps):
     kind = p_.dtype.type
     beta1, beta2, keep1, keep2 = kind(beta1), kind(beta2), kind(1 - beta1), kind(1 - beta2)
     unbias2, eps, step_size = kind(1 / math.sqrt(bias2)), kind(eps), kind(-step_size)
-    scratch = np.empty(min(ADAM_BLOCK, p_.size), p_.dtype)
-    for start in range(0, p_.size, ADAM_BLOCK):
-        block = slice(start, start + ADAM_BLOCK)
-        pb, gb, mb, vb = p_[block], g_[block], m_[block], v_[block]
-        w = scratch[:len(pb)]
-        mb *= beta1                                         # m = beta1 m + (1 - beta1) g
-        mb += np.multiply(gb, keep1, out=w)
-        vb *= beta2                                         # v = beta2 v + (1 - beta2) g^2
-        w = np.multiply(gb, gb, out=w)
-        w *= keep2
-        vb += w
-        w = np.sqrt(vb, out=w)                              # sqrt(v_hat) + eps
-        w *= unbias2
-        w += eps
-        w = np.divide(mb, w, out=w)                         # p -= lr m_hat / (sqrt(v_hat) + eps)
-        w *= step_size
-        pb += w
+
+    def walk(start, stop):
+        scratch = np.empty(min(ADAM_BLOCK, stop - start), p_.dtype)
+        for first in range(start, stop, ADAM_BLOCK):
+            block = slice(first, min(first + ADAM_BLOCK, stop))
+            pb, gb, mb, vb = p_[block], g_[block], m_[block], v_[block]
+            w = scratch[:len(pb)]
+            mb *= beta1                                     # m = beta1 m + (1 - beta1) g
+            mb += np.multiply(gb, keep1, out=w)
+            vb *= beta2                                     # v = beta2 v + (1 - beta2) g^2
+            w = np.multiply(gb, gb, out=w)
+            w *= keep2
+            vb += w
+            w = np.sqrt(vb, out=w)                          # sqrt(v_hat) + eps
+            w *= unbias2
+            w += eps
+            w = np.divide(mb, w, out=w)                     # p -= lr m_hat / (sqrt(v_hat) + eps)
+            w *= step_size
+            pb += w
+    # Each element's update is independent of the others', so the parameter is
+    # split between the threads (tt.set_num_threads); the numbers do not change.
+    backend.run_in_parts(p_.size, walk, min_part=ADAM_BLOCK)
     for t in (p, m, v):
         t._versions[0] += 1  # changed in place, as the plain lines count it
     return True

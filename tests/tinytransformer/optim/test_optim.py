@@ -453,14 +453,21 @@ def test_optimizer_is_the_base_of_all():
     assert "lr: 0.1" in repr(SGD([tt.Parameter(tt.ones(1))], lr=0.1))
 
 
+@pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype):
+def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, threads):
     """Adam.step's update, tt.adam_step_, walks each parameter in blocks
-    (_adam_in_blocks); the plain in-place lines it stands for must give the same
-    numbers, bit for bit, over several steps, with blocks that do not divide the
-    size (and weight decay)."""
+    (_adam_in_blocks), split between threads; the plain in-place lines it stands
+    for must give the same numbers, bit for bit, over several steps, with blocks
+    that do not divide the size or the threads' parts (and weight decay)."""
     from tinytensor.ops import updates
     monkeypatch.setattr(updates, "ADAM_BLOCK", 7)
+    monkeypatch.setitem(tt.backend._threads, "count", threads)
+    monkeypatch.setitem(tt.backend._threads, "pool", None)
+    parts = []
+    run_in_parts = tt.backend.run_in_parts
+    monkeypatch.setattr(tt.backend, "run_in_parts", lambda size, work, min_part: run_in_parts(
+        size, lambda a, b: parts.append((a, b)) or work(a, b), min_part))
     rng = np.random.default_rng(0)
     start, grads = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((4, 5, 9))
 
@@ -479,6 +486,7 @@ def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype):
         assert a.dtype == dtype
         np.testing.assert_array_equal(a, b)
     assert blocked[3] == plain[3] == 4
+    assert sorted(set(parts)) == ([(0, 45)] if threads == 1 else [(0, 15), (15, 30), (30, 45)])
 
 
 def test_adam_step_on_a_non_contiguous_parameter_takes_the_plain_lines():
