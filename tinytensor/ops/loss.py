@@ -10,7 +10,7 @@ from . import register
 from .comparison import clip
 from .elementwise import abs, constant, log
 from .reduction import mean, sum
-from .activation import log_softmax, logsigmoid
+from .activation import log_softmax, logsigmoid, row_sums
 
 __all__ = ["cross_entropy", "mse_loss", "binary_cross_entropy_with_logits"]
 
@@ -89,14 +89,14 @@ class CrossEntropy(Function):
         target_shifted = shifted[xp.arange(n), self.safe_targets]
         if self.smoothing:
             if self.weight is None:
-                smooth_shifted = shifted.mean(axis=1)                         # sum_c / C
+                smooth_shifted = row_sums(shifted, 1 / classes)[:, 0]         # sum_c / C (BLAS)
             else:
                 smooth_shifted = shifted @ self.weight / classes
         # exp(shifted) is kept unnormalized with 1 / its row sums: p = exp_shifted * inv_total.
         # The backward multiplies by a per-row factor anyway, so dividing here would be
         # one more pass over the (N, C) logits for nothing.
         self.exp_shifted = xp.exp(shifted, out=shifted)
-        total = self.exp_shifted.sum(axis=1, keepdims=True)
+        total = row_sums(self.exp_shifted)
         self.inv_total = 1 / total
         log_norm = xp.log(total[:, 0])
         losses = picked * (log_norm - target_shifted)
