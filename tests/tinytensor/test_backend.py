@@ -110,7 +110,8 @@ def test_num_threads_follows_torch(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert backend._default_num_threads() == 3
     monkeypatch.delenv("OMP_NUM_THREADS")
-    assert backend._default_num_threads() == len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity"):
+        assert backend._default_num_threads() == len(os.sched_getaffinity(0))
     before = tt.get_num_threads()
     try:
         tt.set_num_threads(5)
@@ -153,20 +154,24 @@ def test_run_in_parts_covers_the_range_once(threads, size, min_part, parts):
     assert sorted(name.startswith("tinytensor") for _, _, name in where) == [False] + [True] * (parts - 1)
 
 
-def test_run_in_parts_raises_a_parts_error_after_all_parts_end():
+@pytest.mark.parametrize("failing", [0, 5])
+def test_run_in_parts_raises_a_parts_error_after_every_part_ended(failing):
+    """Whichever part fails (0: the calling thread's, 5: the pool's), its error
+    is raised, and only once the other part has finished: nothing still writes
+    into the arrays after run_in_parts returns or raises."""
     import time
     before = tt.get_num_threads()
     tt.set_num_threads(2)
     finished = []
 
     def work(start, stop):
-        if start:
-            raise ValueError("part two failed")
-        time.sleep(0.05)
+        if start == failing:
+            raise ValueError(f"part at {start} failed")
+        time.sleep(0.1)
         finished.append(start)
     try:
-        with pytest.raises(ValueError, match="part two failed"):
+        with pytest.raises(ValueError, match=f"part at {failing} failed"):
             backend.run_in_parts(10, work, 5)
+        assert finished == [5 - failing]
     finally:
         tt.set_num_threads(before)
-    assert finished == [0]
