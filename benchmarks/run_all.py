@@ -81,8 +81,12 @@ def thread_settings():
         from threadpoolctl import threadpool_info
         settings["blas"] = [(i.get("internal_api"), i.get("num_threads"), i.get("architecture"))
                             for i in threadpool_info()]
-    except ImportError:
-        pass
+    except ImportError:  # not installed: NumPy's build says which BLAS, not its threads
+        try:
+            blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+            settings["blas"] = f"{blas.get('name')} {blas.get('version')} (NumPy's build)"
+        except TypeError:    # NumPy before 1.26 only prints its configuration
+            pass
     if have_torch():
         import torch
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
