@@ -36,11 +36,11 @@ class Word2VecConfig:
     seeds 11 to 20, with score_clip 6: CBOW's WordSim-353 0.355 with cap 1,
     0.359 with 2, 0.370 with 3 (gensim 0.375), analogies 4.51%, 4.75%, 4.72%
     (gensim 4.79%); skip-gram with cap 3 answers 5.5% of the analogies where
-    cap 1 answers 8.5%. Where most rows
-    meet the cap in every batch (a corpus of 20 words) CBOW with cap 3 learns
-    less than with cap 1 at alpha 0.025 and overshoots from alpha 0.05 on, in
-    batches of 2000 (a warning says so; lower alpha or row_cap there). 0 turns
-    the cap off (CBOW then learns almost nothing: 0.3% analogy accuracy).
+    cap 1 answers 8.5%. Where most rows meet the cap in every batch (a corpus
+    of 20 words) CBOW with cap 3 learns less than with cap 1 at alpha 0.025 and
+    overshoots from alpha 0.05 on, in batches of 2000 (a warning says so; lower
+    alpha or row_cap there). 0 turns the cap off (CBOW then learns almost
+    nothing: 0.3% analogy accuracy).
     score_clip: every score h . u is clamped to [-score_clip, score_clip]
     before its log-sigmoid, so a term scored beyond it trains nothing: gensim's
     and word2vec.c's MAX_EXP, 6 (they skip such a term). None: no clamp.
