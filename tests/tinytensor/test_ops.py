@@ -1393,6 +1393,30 @@ def test_row_sums_equal_numpys_sum_over_the_last_axis(dtype):
     assert row_sums(np.zeros((4, 0), dtype)).tolist() == [[0.0]] * 4
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_max_equals_numpys_max_over_the_last_axis(dtype):
+    """softmax's row maximum (column by column for short rows): NumPy's max exactly,
+    for short rows in one block and in several, rows at and above the short limit,
+    a transposed view, one column, no rows; NaN and -inf rows as in NumPy's max."""
+    from tinytensor.ops.activation import ROW_BLOCK, SHORT_ROW, row_max
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 4, 15, 15)).astype(dtype)
+    many = rng.standard_normal((2 * ROW_BLOCK + 5, 3)).astype(dtype)  # three blocks, the last short
+    cases = [x, many, x.swapaxes(-1, -2), x[..., :1], x[:, :, :0],
+             rng.standard_normal((9, SHORT_ROW - 1)).astype(dtype),
+             rng.standard_normal((9, SHORT_ROW)).astype(dtype)]
+    for a in cases:
+        got = row_max(a)
+        assert got.dtype == dtype and got.shape == a.shape[:-1] + (1,)
+        np.testing.assert_array_equal(got, a.max(axis=-1, keepdims=True))
+    many[ROW_BLOCK + 1] = -np.inf                  # a fully masked row, in the second block
+    many[2 * ROW_BLOCK + 2, 1] = np.nan
+    got = row_max(many)
+    assert got[ROW_BLOCK + 1, 0] == -np.inf and np.isnan(got[2 * ROW_BLOCK + 2, 0])
+    assert np.isnan(got).sum() == 1
+    np.testing.assert_array_equal(got, many.max(axis=-1, keepdims=True))
+
+
 def test_bce_with_logits_matches_the_textbook_formula(device):
     x = np.array([-3.0, -0.5, 0.0, 0.7, 2.5])
     t = np.array([0.0, 1.0, 0.3, 1.0, 0.0])
