@@ -196,8 +196,8 @@ class _CpuGenerator:
         level = 256 * p
         whole = int(level)
         raw = self._rng.bit_generator.random_raw(-(-n // 8)).view(np.uint8)[:n]
-        keep = raw > whole
         edge = np.flatnonzero(raw == whole)
+        keep = np.greater(raw, whole, out=raw.view(np.bool_))  # over the bytes: one array fewer
         keep[edge] = self._rng.random(len(edge)) >= level - whole
         return keep.reshape(shape)
 

@@ -301,6 +301,9 @@ def _setitem(y, index, value):
 CAUSAL = np.tril(np.ones((4, 4), dtype=bool))
 PADDING = np.array([[[True, True, True, False, False]], [[True, True, True, True, True]]])
 ONE_ROW_MASKED = np.array([[True, False, True], [False, False, False], [True, True, True]])
+# a mask with a batch dim the query, key and value lack: the output takes its shape
+WIDER_THAN_SCORES = np.array([[[True, False, True, True, False]] * 3,
+                              [[False, True, True, False, True]] * 3])
 
 
 def check_dropout(p):
@@ -937,6 +940,8 @@ SPECS = {
              np_attention),
         Case("fully_masked_row", [Arg((3, 2)), Arg((3, 2)), Arg((3, 2)), Const(ONE_ROW_MASKED)],
              np_attention),
+        Case("mask_wider_than_scores", [Arg((3, 4)), Arg((5, 4)), Arg((5, 2)),
+                                        Const(WIDER_THAN_SCORES)], np_attention),
         Case("heads_4d_broadcast_mask", [Arg((2, 2, 4, 3)), Arg((2, 2, 4, 3)), Arg((2, 2, 4, 3)),
                                          Const(CAUSAL)], np_attention),
         Case("dropout_p_seeded", [Arg((2, 3, 4)), Arg((2, 4, 4)), Arg((2, 4, 3))],

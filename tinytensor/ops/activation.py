@@ -69,13 +69,16 @@ def row_max(x):
     return out.reshape(x.shape[:-1] + (1,))
 
 
-def stable_softmax(x, axis):
+def stable_softmax(x, axis, in_place=False):
     """exp(x - max) / sum: the max shift keeps exp from overflowing. A slice that
-    is entirely -inf (fully masked) gives zeros instead of NaN."""
+    is entirely -inf (fully masked) gives zeros instead of NaN.
+    in_place: write the result over x (a temporary of the caller's own): the same
+    numbers, and one fresh array fewer to write - which costs, because a fresh
+    array's memory is usually not in the cache."""
     xp = backend.get_array_module(x)
     last = axis in (-1, x.ndim - 1)
     m = row_max(x) if last else x.max(axis=axis, keepdims=True)
-    e = x - xp.where(xp.isfinite(m), m, 0)
+    e = xp.subtract(x, xp.where(xp.isfinite(m), m, 0), out=x if in_place else None)
     xp.exp(e, out=e)                      # in place: this runs on every attention score
     total = row_sums(e) if last and e.dtype.kind == "f" else e.sum(axis=axis, keepdims=True)
     e /= xp.where(total == 0, 1, total)
@@ -84,9 +87,10 @@ def stable_softmax(x, axis):
 
 def softmax_backward(y, gy, axis):
     """For y = softmax(x): dx = y * (gy - sum(gy * y))."""
+    xp = backend.get_array_module(y)
     dx = gy * y
     last = axis in (-1, y.ndim - 1) and dx.dtype.kind == "f"
-    dx = gy - (row_sums(dx) if last else dx.sum(axis=axis, keepdims=True))
+    dx = xp.subtract(gy, row_sums(dx) if last else dx.sum(axis=axis, keepdims=True), out=dx)
     dx *= y
     return dx
 

@@ -45,10 +45,12 @@ def _column_sums(x):
     return xp.matmul(xp.ones(rows.shape[0], dtype=x.dtype), rows)
 
 
-def _normalize(x, weight, bias, eps):
-    """Layer norm's forward on arrays: (y, xhat, rstd) over the last axis."""
+def _normalize(x, weight, bias, eps, in_place=False):
+    """Layer norm's forward on arrays: (y, xhat, rstd) over the last axis.
+    in_place: xhat is written over x (a temporary of the caller's own), which
+    saves writing a fresh array: its memory is usually not in the cache."""
     xp = backend.get_array_module(x)
-    centered = x - _row_means(x)
+    centered = xp.subtract(x, _row_means(x), out=x if in_place else None)
     variance = xp.einsum("...i,...i->...", centered, centered)[..., None] / x.shape[-1]
     rstd = 1 / xp.sqrt(variance + eps)
     xhat = xp.multiply(centered, rstd, out=centered)
@@ -57,15 +59,17 @@ def _normalize(x, weight, bias, eps):
     return y, xhat, rstd
 
 
-def _normalize_backward(g_out, xhat, rstd, weight, weight_grad, bias_grad):
-    """Layer norm's backward on arrays: (dx, dweight or None, dbias or None)."""
+def _normalize_backward(g_out, xhat, rstd, weight, weight_grad, bias_grad, scratch=None):
+    """Layer norm's backward on arrays: (dx, dweight or None, dbias or None).
+    scratch: an array of xhat's shape to use for a temporary (the caller's next
+    output), instead of a fresh one."""
     xp = backend.get_array_module(g_out)
     dim = xhat.shape[-1]
     g = g_out * weight
     # dx = r * (g - mean(g) - xhat * mean(g * xhat)), in place on g: three fewer arrays
     g_xhat = xp.einsum("...i,...i->...", g, xhat)[..., None] / dim   # mean(g * xhat)
     g -= _row_means(g)
-    g -= xhat * g_xhat
+    g -= xp.multiply(xhat, g_xhat, out=scratch)
     g *= rstd
     gw = xp.einsum("ij,ij->j", g_out.reshape(-1, dim), xhat.reshape(-1, dim)) \
         if weight_grad else None                                  # sum(gy * xhat), no temporary
@@ -123,17 +127,19 @@ class AddLayerNorm(Function):
             z += x
         else:
             z = x + sublayer
-        y, self.xhat, self.rstd = _normalize(z, weight, bias, self.eps)
+        y, self.xhat, self.rstd = _normalize(z, weight, bias, self.eps, in_place=True)  # z is ours
         return y
 
     def backward(self, gy):
         weight, bias = self.inputs[2:]
+        ds = backend.get_array_module(gy.data).empty_like(self.xhat) if self.p else None
         dz, gw, gb = _normalize_backward(gy.data, self.xhat, self.rstd, weight.data,
-                                         weight.requires_grad, bias.requires_grad)
-        ds = dz
-        if self.p:
-            ds = dz * self.keep
+                                         weight.requires_grad, bias.requires_grad, scratch=ds)
+        if self.p:   # ds's memory, just used as the scratch, is still in the cache
+            ds = backend.get_array_module(dz).multiply(dz, self.keep, out=ds)
             ds *= self.scale
+        else:
+            ds = dz
         return (Tensor._wrap(dz), Tensor._wrap(ds), gw if gw is None else Tensor(gw),
                 gb if gb is None else Tensor(gb))
 
@@ -313,17 +319,23 @@ class Attention(Function):
 
     def forward(self, q, k, v, bias=None):
         xp = backend.get_array_module(q)
-        scale = q.dtype.type(self.scale)
-        scores = xp.matmul(q, k.swapaxes(-1, -2)) * scale
+        # scores, the product's fresh array, is changed in place below wherever the shapes
+        # allow: the same numbers, without writing more fresh arrays (not in the cache)
+        scores = xp.matmul(q, k.swapaxes(-1, -2))
+        scores *= q.dtype.type(self.scale)
         if bias is not None:
             scores = scores + bias
         if self.allowed is not None:
-            scores = xp.where(self.allowed, scores, xp.asarray(-xp.inf, dtype=scores.dtype))
-        self.weights = stable_softmax(scores, axis=-1)
+            if np.broadcast_shapes(self.allowed.shape, scores.shape) == scores.shape:
+                xp.copyto(scores, -xp.inf, where=~self.allowed)
+            else:
+                scores = xp.where(self.allowed, scores, xp.asarray(-xp.inf, dtype=scores.dtype))
+        self.weights = stable_softmax(scores, axis=-1, in_place=True)
         used = self.weights
         if self.dropout_p:
             keep, scale = dropout_mask(used, self.dropout_p)
-            self.keep = keep.astype(q.dtype) * scale
+            self.keep = keep.astype(q.dtype)
+            self.keep *= scale
             used = used * self.keep
         self.used = used
         out = None
@@ -348,10 +360,14 @@ class Attention(Function):
         gv = xp.matmul(self.used.swapaxes(-1, -2), g, out=out[2])
         gp = xp.matmul(g, v.swapaxes(-1, -2))
         if self.dropout_p:
-            gp = gp * self.keep
+            gp *= self.keep
         gs = softmax_backward(self.weights, gp, axis=-1)
-        gbias = Tensor(gs) if bias is not None and bias.requires_grad else None
-        gs = gs * q.dtype.type(self.scale)
+        if bias is not None and bias.requires_grad:
+            gbias = Tensor(gs)
+            gs = gs * q.dtype.type(self.scale)
+        else:
+            gbias = None
+            gs *= q.dtype.type(self.scale)
         gq = xp.matmul(gs, k, out=out[0])
         gk = xp.matmul(gs.swapaxes(-1, -2), q, out=out[1])
         return gq, gk, gv, gbias
