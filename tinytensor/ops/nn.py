@@ -254,12 +254,11 @@ class ReLUDropout(Function):
     """dropout(relu(x), p) in one step (fused): the middle of the Transformer's
     feed-forward network.
 
-    forward:  y = max(x, 0) * m,  m = [x > 0] * keep / (1 - p)   (keep: dropout's mask)
-    backward: dx = gy * m
+    forward:  y = max(x, 0) * m / (1 - p),  m = [x > 0] and keep   (keep: dropout's mask)
+    backward: dx = gy * m / (1 - p)
     The composed version (tt.reference.relu_dropout) keeps x for ReLU's backward
-    and the mask for dropout's, and makes two passes each way for dropout
-    (multiply by the mask, then by 1 / (1 - p)); here the two masks and the
-    scale are one float array, so the backward is a single product.
+    and the mask for dropout's; here the two masks are one boolean array (a
+    byte per element), which is all the backward reads.
     max(x, 0) rather than x * m in the forward keeps relu's values where m is 0:
     NaN stays NaN and -inf gives 0, as the composed version gives.
     """
@@ -271,15 +270,17 @@ class ReLUDropout(Function):
 
     def forward(self, x):
         xp = backend.get_array_module(x)
-        keep, scale = dropout_mask(x, self.p)
-        keep &= x > 0
-        self.mask = xp.multiply(keep, scale, dtype=x.dtype)
+        self.mask, self.scale = dropout_mask(x, self.p)
+        self.mask &= x > 0
         y = xp.maximum(x, x.dtype.type(0))
-        y *= self.mask
+        y *= self.mask          # in place on y, while it is in the cache: no float mask
+        y *= self.scale
         return y
 
     def backward(self, gy):
-        return Tensor._wrap(gy.data * self.mask)
+        dx = gy.data * self.mask
+        dx *= self.scale
+        return Tensor._wrap(dx)
 
 
 @register
