@@ -8,6 +8,7 @@ path and runs wherever the fast path does not apply (CuPy arrays,
 non-contiguous tensors); the tests check that both give the same numbers, bit
 for bit.
 """
+import bisect
 import math
 
 import numpy as np
@@ -23,62 +24,101 @@ __all__ = ["adam_step_"]
 ADAM_BLOCK = 131072
 
 
-def adam_step_(param, grad, exp_avg, exp_avg_sq, *, lr, betas, eps, step):
-    """One Adam step on one parameter, in place on param, exp_avg (m) and exp_avg_sq (v):
+def adam_step_(params, grads, exp_avgs, exp_avg_sqs, *, lr, betas, eps, steps):
+    """One Adam step on each parameter of a list, in place on it and on its
+    exp_avg (m) and exp_avg_sq (v):
 
         m = beta1 m + (1 - beta1) g
         v = beta2 v + (1 - beta2) g^2
         p = p - lr / (1 - beta1^t) * m / (sqrt(v / (1 - beta2^t)) + eps)
 
-    step is t, counted from 1 (the bias corrections 1 - beta^t undo m and v
-    starting at zero). grad is read only; weight decay is the optimizer's business."""
+    steps: each parameter's t, counted from 1 (the bias corrections 1 - beta^t
+    undo m and v starting at zero). The gradients are read only; weight decay
+    is the optimizer's business. The parameters are taken together, as torch's
+    fused Adam does, so that the threads share the work of the whole model
+    rather than of one parameter at a time (most parameters are too small to
+    be worth splitting)."""
+    lists = (params, grads, exp_avgs, exp_avg_sqs, steps)
+    if len({len(x) for x in lists}) != 1:
+        raise ValueError("adam_step_: params, grads, exp_avgs, exp_avg_sqs and steps must be "
+                         f"lists of one length, got lengths {[len(x) for x in lists]}")
     beta1, beta2 = betas
-    bias1, bias2 = 1 - beta1 ** step, 1 - beta2 ** step
-    if _adam_in_blocks(param, grad, exp_avg, exp_avg_sq, beta1, beta2, lr / bias1, bias2, eps):
-        return
-    with no_grad():   # the plain lines, which _adam_in_blocks walks block by block
-        exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = exp_avg_sq.sqrt().mul_(1 / math.sqrt(bias2)).add_(eps)   # sqrt(v_hat) + eps
-        param.addcdiv_(exp_avg, denom, value=-lr / bias1)               # p -= lr m_hat / denom
+    walked, changed = [], []
+    for p, g, m, v, step in zip(*lists):
+        bias1, bias2 = 1 - beta1 ** step, 1 - beta2 ** step
+        arrays = _walkable(p, g, m, v)
+        if arrays is not None:
+            walked.append((arrays, _block_constants(arrays[0].dtype.type, beta1, beta2,
+                                                    lr / bias1, bias2, eps)))
+            changed += (p, m, v)
+            continue
+        with no_grad():   # the plain lines, which _adam_in_blocks walks block by block
+            m.mul_(beta1).add_(g, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            denom = v.sqrt().mul_(1 / math.sqrt(bias2)).add_(eps)   # sqrt(v_hat) + eps
+            p.addcdiv_(m, denom, value=-lr / bias1)                 # p -= lr m_hat / denom
+    _adam_in_blocks(walked)
+    for t in changed:
+        t._versions[0] += 1  # changed in place, as the plain lines count it
 
 
-def _adam_in_blocks(p, g, m, v, beta1, beta2, step_size, bias2, eps):
-    """adam_step_'s plain lines (the same operations in the same order, so the
-    same numbers), walked a block at a time: each block of p, g, m and v is read
-    from memory once and its temporaries stay in the cache, instead of every
-    line passing over the whole parameter. For NumPy arrays of one dtype, p, m,
-    v contiguous; returns False (nothing done) otherwise."""
+def _walkable(p, g, m, v):
+    """The flat arrays (p, g, m, v) that _adam_in_blocks can walk: NumPy arrays of
+    one dtype, p, m and v contiguous and writable; None otherwise (CuPy arrays,
+    a transposed parameter), for the plain lines."""
     arrays = (p._data, g._data, m._data, v._data)
     if not all(type(a) is np.ndarray and a.dtype == arrays[0].dtype for a in arrays) or not all(
             a.flags.c_contiguous and a.flags.writeable for a in (arrays[0], arrays[2], arrays[3])):
-        return False
-    p_, g_, m_, v_ = (a.reshape(-1) for a in arrays)
-    kind = p_.dtype.type
-    beta1, beta2, keep1, keep2 = kind(beta1), kind(beta2), kind(1 - beta1), kind(1 - beta2)
-    unbias2, eps, step_size = kind(1 / math.sqrt(bias2)), kind(eps), kind(-step_size)
+        return None
+    return tuple(a.reshape(-1) for a in arrays)
+
+
+def _block_constants(kind, beta1, beta2, step_size, bias2, eps):
+    """The plain lines' scalars, in the parameter's dtype."""
+    return (kind(beta1), kind(beta2), kind(1 - beta1), kind(1 - beta2),
+            kind(1 / math.sqrt(bias2)), kind(eps), kind(-step_size))
+
+
+def _adam_in_blocks(walked):
+    """adam_step_'s plain lines (the same operations in the same order, so the
+    same numbers), walked a block at a time: each block of p, g, m and v is read
+    from memory once and its temporaries stay in the cache, instead of every
+    line passing over the whole parameter.
+
+    walked: ((p, g, m, v), constants) per parameter, flat arrays. Each element's
+    update is independent of the others', so the parameters are laid end to end
+    and that one long range is split between the threads (tt.set_num_threads):
+    a thread may end in the middle of one parameter and the next begin there."""
+    offsets = [0]
+    for arrays, _ in walked:
+        offsets.append(offsets[-1] + arrays[0].size)
 
     def walk(start, stop):
-        scratch = np.empty(min(ADAM_BLOCK, stop - start), p_.dtype)
-        for first in range(start, stop, ADAM_BLOCK):
-            block = slice(first, min(first + ADAM_BLOCK, stop))
-            pb, gb, mb, vb = p_[block], g_[block], m_[block], v_[block]
-            w = scratch[:len(pb)]
-            mb *= beta1                                     # m = beta1 m + (1 - beta1) g
-            mb += np.multiply(gb, keep1, out=w)
-            vb *= beta2                                     # v = beta2 v + (1 - beta2) g^2
-            w = np.multiply(gb, gb, out=w)
-            w *= keep2
-            vb += w
-            w = np.sqrt(vb, out=w)                          # sqrt(v_hat) + eps
-            w *= unbias2
-            w += eps
-            w = np.divide(mb, w, out=w)                     # p -= lr m_hat / (sqrt(v_hat) + eps)
-            w *= step_size
-            pb += w
-    # Each element's update is independent of the others', so the parameter is
-    # split between the threads (tt.set_num_threads); the numbers do not change.
-    backend.run_in_parts(p_.size, walk, min_part=ADAM_BLOCK)
-    for t in (p, m, v):
-        t._versions[0] += 1  # changed in place, as the plain lines count it
-    return True
+        scratch = np.empty(min(ADAM_BLOCK, stop - start), walked[0][0][0].dtype)
+        first_param = bisect.bisect_right(offsets, start) - 1
+        for i in range(first_param, len(walked)):
+            if offsets[i] >= stop:
+                break
+            (p_, g_, m_, v_), constants = walked[i]
+            beta1, beta2, keep1, keep2, unbias2, eps, step_size = constants
+            if scratch.dtype != p_.dtype:
+                scratch = np.empty(min(ADAM_BLOCK, stop - start), p_.dtype)
+            here, end = max(start, offsets[i]) - offsets[i], min(stop, offsets[i + 1]) - offsets[i]
+            for first in range(here, end, ADAM_BLOCK):
+                block = slice(first, min(first + ADAM_BLOCK, end))
+                pb, gb, mb, vb = p_[block], g_[block], m_[block], v_[block]
+                w = scratch[:len(pb)]
+                mb *= beta1                                     # m = beta1 m + (1 - beta1) g
+                mb += np.multiply(gb, keep1, out=w)
+                vb *= beta2                                     # v = beta2 v + (1 - beta2) g^2
+                w = np.multiply(gb, gb, out=w)
+                w *= keep2
+                vb += w
+                w = np.sqrt(vb, out=w)                          # sqrt(v_hat) + eps
+                w *= unbias2
+                w += eps
+                w = np.divide(mb, w, out=w)                     # p -= lr m_hat / (sqrt(v_hat) + eps)
+                w *= step_size
+                pb += w
+    if offsets[-1]:
+        backend.run_in_parts(offsets[-1], walk, min_part=ADAM_BLOCK)

@@ -289,7 +289,7 @@ class Adam(Optimizer):
         with tt.no_grad():
             for group in self.param_groups:
                 lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
-                beta1, beta2 = group["betas"]
+                params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -302,9 +302,15 @@ class Adam(Optimizer):
                         state["exp_avg"] = tt.zeros_like(p)
                         state["exp_avg_sq"] = tt.zeros_like(p)
                     state["step"] += 1
-                    # the three lines of the docstring, fused (one pass over the parameter)
-                    tt.adam_step_(p, g, state["exp_avg"], state["exp_avg_sq"], lr=lr,
-                                  betas=(beta1, beta2), eps=eps, step=state["step"])
+                    params.append(p)
+                    grads.append(g)
+                    exp_avgs.append(state["exp_avg"])
+                    exp_avg_sqs.append(state["exp_avg_sq"])
+                    steps.append(state["step"])
+                # the three lines of the docstring, fused: one pass over each parameter,
+                # the group's parameters shared out between the threads
+                tt.adam_step_(params, grads, exp_avgs, exp_avg_sqs, lr=lr, betas=group["betas"],
+                              eps=eps, steps=steps)
         return loss
 
 

@@ -473,7 +473,7 @@ def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, thread
 
     def run(blocks):
         if not blocks:
-            monkeypatch.setattr(updates, "_adam_in_blocks", lambda *args: False)
+            monkeypatch.setattr(updates, "_walkable", lambda *args: None)
         p = tt.Parameter(tt.tensor(start.copy()))
         opt = Adam([p], lr=0.1, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.01)
         for g in grads:
@@ -489,16 +489,57 @@ def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, thread
     assert sorted(set(parts)) == ([(0, 45)] if threads == 1 else [(0, 15), (15, 30), (30, 45)])
 
 
+def test_adam_step_shares_a_models_parameters_between_threads(monkeypatch):
+    """adam_step_ lays the walkable parameters end to end and splits that range
+    between the threads, so a part can begin inside one parameter and end inside
+    another. Bit for bit the plain lines' numbers, for parameters of two dtypes,
+    at different steps, with a transposed one among them (plain lines)."""
+    from tinytensor.ops import updates
+    monkeypatch.setattr(updates, "ADAM_BLOCK", 7)
+    monkeypatch.setitem(tt.backend._threads, "count", 3)
+    monkeypatch.setitem(tt.backend._threads, "pool", None)
+    parts = []
+    run_in_parts = tt.backend.run_in_parts
+    monkeypatch.setattr(tt.backend, "run_in_parts", lambda size, work, min_part: run_in_parts(
+        size, lambda a, b: parts.append((a, b)) or work(a, b), min_part))
+    rng = np.random.default_rng(1)
+    shapes, dtypes = [(5,), (3, 4), (9,), (4, 5), (2, 3)], [np.float32, np.float64]
+    starts = [rng.standard_normal(s).astype(dtypes[i % 2]) for i, s in enumerate(shapes)]
+
+    def run(blocks):
+        if not blocks:
+            monkeypatch.setattr(updates, "_walkable", lambda *args: None)
+        params = [tt.tensor(a.copy()) for a in starts]
+        params[4] = tt.tensor(starts[4].T.copy()).T          # transposed: the plain lines
+        state = [(tt.zeros_like(p), tt.zeros_like(p)) for p in params]
+        for step in range(1, 4):
+            grads = [tt.tensor(rng_g.standard_normal(p.shape).astype(p.dtype)) for p in params]
+            tt.adam_step_(params, grads, [m for m, _ in state], [v for _, v in state], lr=0.1,
+                          betas=(0.8, 0.95), eps=1e-6, steps=[step, step + 2, step, step, step])
+        return [p.numpy() for p in params] + [t.numpy() for pair in state for t in pair]
+    rng_g = np.random.default_rng(2)
+    blocked = run(True)
+    rng_g = np.random.default_rng(2)
+    plain = run(False)
+    for a, b in zip(blocked, plain):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert sorted(set(parts)) == [(0, 15), (15, 30), (30, 46)]   # 5 + 12 + 9 + 20 walked
+    with pytest.raises(ValueError, match="lists of one length"):
+        tt.adam_step_([tt.zeros(2)], [], [], [], lr=0.1, betas=(0.9, 0.9),
+                      eps=1e-8, steps=[1])
+
+
 def test_adam_step_on_a_non_contiguous_parameter_takes_the_plain_lines():
     """A transposed parameter cannot be walked in blocks; adam_step_ then runs the
     plain lines, which give Adam's first step: p - lr * sign(g) (to within eps)."""
-    from tinytensor.ops.updates import _adam_in_blocks
+    from tinytensor.ops.updates import _walkable
     p = tt.tensor(np.ones((4, 6), np.float32)).T
     zeros = tt.zeros(6, 4)
-    assert not _adam_in_blocks(p, zeros, zeros, zeros, 0.9, 0.99, 0.1, 0.5, 1e-8)
+    assert _walkable(p, zeros, zeros, zeros) is None
     g = tt.tensor(np.where(np.arange(24).reshape(6, 4) % 2, 2.0, -0.5).astype(np.float32))
     m, v = tt.zeros(6, 4), tt.zeros(6, 4)
-    tt.adam_step_(p, g, m, v, lr=0.1, betas=(0.9, 0.999), eps=1e-8, step=1)
+    tt.adam_step_([p], [g], [m], [v], lr=0.1, betas=(0.9, 0.999), eps=1e-8, steps=[1])
     np.testing.assert_allclose(p.numpy(), 1 - 0.1 * np.sign(g.numpy()), rtol=1e-6)
     np.testing.assert_allclose(m.numpy(), 0.1 * g.numpy(), rtol=1e-6)
     np.testing.assert_allclose(v.numpy(), 0.001 * g.numpy() ** 2, rtol=1e-5)
