@@ -1530,6 +1530,30 @@ def test_matmul_shape_mismatch_error():
         tt.matmul(tt.tensor(2.0), tt.ones(2))
 
 
+@pytest.mark.parametrize("options", [dict(), dict(label_smoothing=0.1, ignore_index=2),
+                                     dict(weight=True, label_smoothing=0.2, reduction="none")])
+def test_cross_entropy_in_blocks_of_rows_gives_the_whole_arrays_numbers(monkeypatch, options):
+    """cross_entropy's forward goes through the logits a block of rows at a time;
+    with blocks of 2 rows (the last one short) the loss and the gradient are the
+    ones of a single block, to rounding."""
+    from tinytensor.ops import loss as loss_module
+    rng = np.random.default_rng(0)
+    logits, targets = rng.standard_normal((7, 5)) * 3, rng.integers(0, 5, 7)
+    options = dict(options)
+    if options.pop("weight", False):
+        options["weight"] = tt.tensor(rng.random(5) + 0.5)
+
+    def run(block_elements):
+        monkeypatch.setattr(loss_module, "CROSS_ENTROPY_BLOCK", block_elements)
+        x = tt.tensor(logits, requires_grad=True)
+        out = tt.cross_entropy(x, tt.tensor(targets), **options)
+        out.sum().backward()
+        return out.numpy(), x.grad.numpy()
+    blocked, whole = run(10), run(10**9)     # 10 elements: 2 rows of 5 classes per block
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-13, atol=0)
+    np.testing.assert_allclose(blocked[1], whole[1], rtol=1e-13, atol=1e-15)
+
+
 def test_cross_entropy_bad_targets_errors():
     logits = tt.zeros(3, 4, requires_grad=True)
     with pytest.raises(IndexError, match=r"cross_entropy: target must be in \[0, 4\).*from 0 to 4"):
