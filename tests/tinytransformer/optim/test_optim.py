@@ -453,13 +453,9 @@ def test_optimizer_is_the_base_of_all():
     assert "lr: 0.1" in repr(SGD([tt.Parameter(tt.ones(1))], lr=0.1))
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, threads):
-    """Adam.step's update, tt.adam_step_, walks each parameter in blocks
-    (_adam_in_blocks), split between threads; the plain in-place lines it stands
-    for must give the same numbers, bit for bit, over several steps, with blocks
-    that do not divide the size or the threads' parts (and weight decay)."""
+def small_blocks_on_threads(monkeypatch, threads):
+    """Adam's blocks of 7 elements on `threads` threads; returns the list that
+    records each part (start, stop) that run_in_parts hands out."""
     from tinytensor.ops import updates
     monkeypatch.setattr(updates, "ADAM_BLOCK", 7)
     monkeypatch.setitem(tt.backend._threads, "count", threads)
@@ -468,6 +464,18 @@ def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, thread
     run_in_parts = tt.backend.run_in_parts
     monkeypatch.setattr(tt.backend, "run_in_parts", lambda size, work, min_part: run_in_parts(
         size, lambda a, b: parts.append((a, b)) or work(a, b), min_part))
+    return parts
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, threads):
+    """Adam.step's update, tt.adam_step_, walks each parameter in blocks
+    (_adam_in_blocks), split between threads; the plain in-place lines it stands
+    for must give the same numbers, bit for bit, over several steps, with blocks
+    that do not divide the size or the threads' parts (and weight decay)."""
+    from tinytensor.ops import updates
+    parts = small_blocks_on_threads(monkeypatch, threads)
     rng = np.random.default_rng(0)
     start, grads = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((4, 5, 9))
 
@@ -495,13 +503,7 @@ def test_adam_step_shares_a_models_parameters_between_threads(monkeypatch):
     another. Bit for bit the plain lines' numbers, for parameters of two dtypes,
     at different steps, with a transposed one among them (plain lines)."""
     from tinytensor.ops import updates
-    monkeypatch.setattr(updates, "ADAM_BLOCK", 7)
-    monkeypatch.setitem(tt.backend._threads, "count", 3)
-    monkeypatch.setitem(tt.backend._threads, "pool", None)
-    parts = []
-    run_in_parts = tt.backend.run_in_parts
-    monkeypatch.setattr(tt.backend, "run_in_parts", lambda size, work, min_part: run_in_parts(
-        size, lambda a, b: parts.append((a, b)) or work(a, b), min_part))
+    parts = small_blocks_on_threads(monkeypatch, 3)
     rng = np.random.default_rng(1)
     shapes, dtypes = [(5,), (3, 4), (9,), (4, 5), (2, 3)], [np.float32, np.float64]
     starts = [rng.standard_normal(s).astype(dtypes[i % 2]) for i, s in enumerate(shapes)]
