@@ -1414,6 +1414,7 @@ def test_row_max_equals_numpys_max_over_the_last_axis(dtype):
         got = row_max(a)
         assert got.dtype == dtype and got.shape == a.shape[:-1] + (1,)
         np.testing.assert_array_equal(got, a.max(axis=-1, keepdims=True))
+    np.testing.assert_array_equal(row_max(x, 1), x.max(axis=1, keepdims=True))  # another axis
     many[ROW_BLOCK + 1] = -np.inf                  # a fully masked row, in the second block
     many[2 * ROW_BLOCK + 2, 1] = np.nan
     got = row_max(many)

@@ -132,11 +132,12 @@ class AddLayerNorm(Function):
 
     def backward(self, gy):
         weight, bias = self.inputs[2:]
-        ds = backend.get_array_module(gy.data).empty_like(self.xhat) if self.p else None
+        xp = backend.get_array_module(gy.data)
+        ds = xp.empty_like(self.xhat) if self.p else None
         dz, gw, gb = _normalize_backward(gy.data, self.xhat, self.rstd, weight.data,
                                          weight.requires_grad, bias.requires_grad, scratch=ds)
         if self.p:   # ds's memory, just used as the scratch, is still in the cache
-            ds = backend.get_array_module(dz).multiply(dz, self.keep, out=ds)
+            ds = xp.multiply(dz, self.keep, out=ds)
             ds *= self.scale
         else:
             ds = dz
