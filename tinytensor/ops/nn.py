@@ -122,8 +122,7 @@ class AddLayerNorm(Function):
     def forward(self, x, sublayer, weight, bias):
         if self.p:
             self.keep, self.scale = dropout_mask(sublayer, self.p)
-            z = sublayer * self.keep
-            z *= self.scale
+            z = apply_dropout_mask(sublayer, self.keep, self.scale)
             z += x
         else:
             z = x + sublayer
@@ -137,8 +136,7 @@ class AddLayerNorm(Function):
         dz, gw, gb = _normalize_backward(gy.data, self.xhat, self.rstd, weight.data,
                                          weight.requires_grad, bias.requires_grad, scratch=ds)
         if self.p:   # ds's memory, just used as the scratch, is still in the cache
-            ds = xp.multiply(dz, self.keep, out=ds)
-            ds *= self.scale
+            ds = apply_dropout_mask(dz, self.keep, self.scale, out=ds)
         else:
             ds = dz
         return (Tensor._wrap(dz), Tensor._wrap(ds), gw if gw is None else Tensor(gw),
@@ -217,6 +215,16 @@ def dropout_mask(array, p):
     return keep, array.dtype.type(1 / (1 - p))
 
 
+def apply_dropout_mask(array, keep, scale, out=None):
+    """array * keep * scale on arrays: dropout's forward on a value, and its
+    backward on a gradient. The boolean mask's product, then the scale in place on
+    it, so one array is written (out, when given: the caller's own, still in the
+    cache; a fresh one otherwise)."""
+    dropped = backend.get_array_module(array).multiply(array, keep, out=out)
+    dropped *= scale
+    return dropped
+
+
 class Dropout(Function):
     """Zero each element with probability p, scale the rest to keep the expectation.
 
@@ -231,9 +239,7 @@ class Dropout(Function):
 
     def forward(self, x):
         self.keep, self.scale = dropout_mask(x, self.p)
-        y = x * self.keep
-        y *= self.scale
-        return y
+        return apply_dropout_mask(x, self.keep, self.scale)
 
     def backward(self, gy):
         return gy * constant(self.keep) * float(self.scale)
@@ -279,9 +285,7 @@ class ReLUDropout(Function):
         return y
 
     def backward(self, gy):
-        dx = gy.data * self.mask
-        dx *= self.scale
-        return Tensor._wrap(dx)
+        return Tensor._wrap(apply_dropout_mask(gy.data, self.mask, self.scale))
 
 
 @register
