@@ -48,6 +48,53 @@ def keep_freed_memory():
 
 KEEPS_FREED_MEMORY = keep_freed_memory()
 
+# OpenBLAS's idle threads spin for 2^BLAS_SPIN_LOG2 CPU cycles before they sleep (see below).
+BLAS_SPIN_LOG2 = 19
+
+
+def short_blas_spin():
+    """Let OpenBLAS's idle threads sleep after about 0.2 ms (2^19 cycles) instead of 0.1 s.
+
+    After each matrix product, OpenBLAS's worker threads spin, waiting for the
+    next one, for 2^28 cycles by default. A training step runs a product every
+    few milliseconds, so its other cores never rest: they spin right through the
+    elementwise work in between, and the threads of tinytensor's own loops
+    (run_in_parts) find them taken. Measured on 2 cores: np.exp over (1280, 4000)
+    right after a product took 2.9 ms on one thread and 3.1 ms split over two;
+    with the short spin, 1.8 ms. The spin still bridges back-to-back products
+    (a Linear's backward makes two); with shorter ones (2^16) each product pays
+    for waking a sleeping thread and a small model's step is 7% slower.
+
+    OPENBLAS_THREAD_TIMEOUT is read when OpenBLAS starts its threads, which
+    NumPy's import has already done, so this sets it, has OpenBLAS read its
+    environment again and stops its threads (as OpenBLAS itself does before a
+    fork); the next product starts them with the new setting. The numbers do
+    not change, only when idle threads sleep. Called once when tinytensor is
+    imported; it does nothing when OPENBLAS_THREAD_TIMEOUT is already set (yours
+    wins), when TINYTENSOR_SHORT_BLAS_SPIN=0, or when NumPy's BLAS is not an
+    OpenBLAS with its own threads (MKL, Accelerate, an OpenMP build). Returns
+    whether it changed anything."""
+    if os.environ.get("TINYTENSOR_SHORT_BLAS_SPIN", "1") == "0" \
+            or "OPENBLAS_THREAD_TIMEOUT" in os.environ or sys.platform != "linux":
+        return False
+    try:
+        with open("/proc/self/maps") as maps:    # the OpenBLAS this process has loaded
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+        libraries = [ctypes.CDLL(path) for path in sorted(paths) if ".so" in path]
+        if len(libraries) != 1:
+            return False
+        openblas = libraries[0]
+        read_environment, stop_threads = openblas.openblas_read_env, openblas.blas_thread_shutdown_
+    except (OSError, AttributeError):
+        return False
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_SPIN_LOG2)
+    read_environment()
+    stop_threads()
+    return True
+
+
+SHORTENS_BLAS_SPIN = short_blas_spin()
+
 DEVICES = ("cpu", "cuda")
 _default_device = "cpu"
 _generators = {}
@@ -342,3 +389,26 @@ def run_in_parts(size, work, min_part):
             future.exception()
     for future in others:
         future.result()
+
+
+# A part handed to another thread must be large: waking an idle thread takes about
+# 0.1 ms on a virtual machine whose idle core has halted, one in-place pass over 2 MB.
+MIN_ELEMENTS_PER_THREAD = 1 << 18
+
+
+def run_on_rows(array, work, min_elements=None):
+    """Call work(rows) on parts of a large NumPy array's first axis, rows a slice,
+    one part per thread (run_in_parts), each part at least min_elements; on a
+    small array, one of fewer than 2 dims or a CuPy one (the GPU runs the
+    loops), call work(...) once, the whole array.
+
+    For work made of a few NumPy passes over each row (elementwise, or along the
+    last axis) that writes each element once: each thread's part stays in its
+    core's cache. Pass a smaller min_elements for work of many passes."""
+    min_elements = min_elements or MIN_ELEMENTS_PER_THREAD
+    if type(array) is not np.ndarray or array.ndim < 2 or array.size < 2 * min_elements:
+        work(...)
+        return
+    per_row = array.size // array.shape[0]
+    run_in_parts(array.shape[0], lambda start, stop: work(slice(start, stop)),
+                 min_part=-(-min_elements // per_row))

@@ -104,6 +104,57 @@ def test_import_asks_glibc_to_keep_freed_memory_unless_told_not_to():
     assert results == {"default": "True", "off": "False", "glibc's own": "False"}
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_import_shortens_openblas_spin_unless_told_not_to():
+    """backend.short_blas_spin runs once at import: with NumPy's OpenBLAS it sets
+    OPENBLAS_THREAD_TIMEOUT to 19 (2^19 cycles); TINYTENSOR_SHORT_BLAS_SPIN=0 or the
+    user's own OPENBLAS_THREAD_TIMEOUT leave it alone. Products still give the
+    same numbers after OpenBLAS's threads restarted."""
+    config = str(np.show_config(mode="dicts")).lower() if hasattr(np, "show_config") else ""
+    if "openblas" not in config:
+        pytest.skip("NumPy is not built with OpenBLAS")
+    code = ("import numpy as np, os; a = np.arange(40000, dtype=np.float32).reshape(200, 200) / 4e4; "
+            "before = a @ a; import tinytensor.backend as b; after = a @ a; "
+            "print(b.SHORTENS_BLAS_SPIN, os.environ.get('OPENBLAS_THREAD_TIMEOUT'), "
+            "bool((before == after).all()))")
+    results = {}
+    for name, extra in (("default", {}), ("off", {"TINYTENSOR_SHORT_BLAS_SPIN": "0"}),
+                        ("user's own", {"OPENBLAS_THREAD_TIMEOUT": "25"})):
+        env = {k: v for k, v in os.environ.items()
+               if k != "OPENBLAS_THREAD_TIMEOUT" and not k.startswith("TINYTENSOR_")}
+        env.update(extra)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, stdin=subprocess.DEVNULL, timeout=120, check=True)
+        results[name] = out.stdout.strip()
+    assert results == {"default": "True 19 True", "off": "False None True",
+                       "user's own": "False 25 True"}
+
+
+@pytest.mark.parametrize("shape, min_elements, parts", [
+    ((100, 30), 1000, 2), ((100, 30), 2000, 1), ((7, 5, 100), 1000, 2), ((3000,), 10, 1),
+    ((1, 5000), 10, 1), ((0, 4), 1, 1)])
+def test_run_on_rows_shares_rows_between_threads(shape, min_elements, parts):
+    """Large arrays of 2 or more dims go to the threads by rows of their first axis,
+    each element once; 1-D arrays (a row of its own), a single row and small
+    arrays go whole, as work(...) (or as the one slice of a single row)."""
+    before = tt.get_num_threads()
+    tt.set_num_threads(2)
+    array, calls = np.zeros(shape), []
+
+    def work(rows):
+        calls.append(rows)
+        array[rows] += 1
+    try:
+        backend.run_on_rows(array, work, min_elements)
+    finally:
+        tt.set_num_threads(before)
+    assert (array == 1).all() and len(calls) == parts
+    if parts == 1:
+        assert calls in ([...], [slice(0, shape[0])])
+    else:
+        assert all(isinstance(c, slice) for c in calls)
+
+
 def test_num_threads_follows_torch(monkeypatch):
     """tt.set_num_threads / get_num_threads as torch's: OMP_NUM_THREADS is the
     default, and anything but a positive int is a RuntimeError naming the call."""

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinytensor as tt
+from tinytensor import backend
 from conftest import HAS_CUDA, NO_CUDA_REASON
 
 FWD_RTOL, FWD_ATOL = 1e-9, 1e-12
@@ -1869,6 +1870,52 @@ def test_add_layer_norm_checks_its_arguments_and_keeps_several_trailing_dims():
     a, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
     out = tt.nn.functional.add_layer_norm(tt.tensor(a), tt.tensor(b), (3, 4))
     np.testing.assert_allclose(out.numpy(), np_layer_norm(a + b, (3, 4)), rtol=1e-10, atol=1e-12)
+
+
+def _relu_dropout_case(x, s, weight, bias):
+    return tt.nn.functional.relu_dropout(x + s, 0.1)
+
+
+@pytest.mark.parametrize("name, op, shape", [
+    ("relu_dropout", _relu_dropout_case, (64, 20, 512)),
+    ("add_layer_norm", lambda x, s, w, b: tt.nn.functional.add_layer_norm(
+        x, s, x.shape[-1:], w, b, dropout_p=0.1), (64, 20, 256)),
+    ("add_layer_norm without dropout", lambda x, s, w, b: tt.nn.functional.add_layer_norm(
+        x, s, x.shape[-1:], w, b), (960, 512)),
+])
+def test_ops_split_over_threads_give_the_same_numbers_as_one_thread(name, op, shape, monkeypatch):
+    """The fused ops whose large arrays go to the threads by rows (backend.run_on_rows):
+    at a benchmark's shape, float32, forward and every gradient equal bit for bit
+    to one thread's, and the work did reach a second thread."""
+    import threading
+    threads_seen = set()
+    real = backend.run_in_parts
+
+    def spy(size, work, min_part):
+        def recorded(start, stop):
+            threads_seen.add(threading.current_thread().name)
+            return work(start, stop)
+        return real(size, recorded, min_part)
+    monkeypatch.setattr(backend, "run_in_parts", spy)
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(shape, dtype=np.float32) for _ in range(2)] + [
+        rng.standard_normal(shape[-1:], dtype=np.float32) for _ in range(2)]
+    before, results = tt.get_num_threads(), []
+    try:
+        for threads in (1, 2):
+            tt.set_num_threads(threads)
+            tt.manual_seed(0)
+            inputs = [tt.tensor(a, requires_grad=True) for a in arrays]
+            out = op(*inputs)
+            (out * out).sum().backward()
+            results.append([out.numpy()] + [t.grad.numpy() for t in inputs if t.grad is not None])
+    finally:
+        tt.set_num_threads(before)
+    assert any(n.startswith("tinytensor") for n in threads_seen), "never split"
+    assert len(results[0]) == len(results[1]) >= 3
+    for one, two in zip(*results):
+        assert one.dtype == np.float32
+        np.testing.assert_array_equal(one, two)
 
 
 @pytest.mark.parametrize("name, case", CASES)
