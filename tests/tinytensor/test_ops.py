@@ -1882,6 +1882,9 @@ def _relu_dropout_case(x, s, weight, bias):
         x, s, x.shape[-1:], w, b, dropout_p=0.1), (64, 20, 256)),
     ("add_layer_norm without dropout", lambda x, s, w, b: tt.nn.functional.add_layer_norm(
         x, s, x.shape[-1:], w, b), (960, 512)),
+    ("cross_entropy", lambda x, s, w, b: tt.cross_entropy(
+        (x + s).flatten(0, 1), tt.tensor(np.arange(x.shape[0] * x.shape[1]) % 7),
+        ignore_index=3, label_smoothing=0.1), (64, 20, 1024)),
 ])
 def test_ops_split_over_threads_give_the_same_numbers_as_one_thread(name, op, shape, monkeypatch):
     """The fused ops whose large arrays go to the threads by rows (backend.run_on_rows):

@@ -94,21 +94,26 @@ class CrossEntropy(Function):
         # p = exp_shifted * inv_total. The backward multiplies by a per-row factor anyway,
         # so dividing here would be one more pass over the (N, C) logits for nothing.
         # The rows go a block at a time, so that each block's four passes (max, shift,
-        # exp, sum) find it in the cache: at (1280, 4000) the (N, C) array is 20 MB.
+        # exp, sum) find it in the cache: at (1280, 4000) the (N, C) array is 20 MB. A
+        # large array's rows are shared between the threads first (backend.run_on_rows).
         self.exp_shifted = xp.empty_like(rows)
         target_shifted, smooth_shifted = xp.empty(n, rows.dtype), xp.empty(n, rows.dtype)
         total = xp.empty((n, 1), rows.dtype)
         block = max(1, CROSS_ENTROPY_BLOCK // max(1, classes)) if xp is np else max(1, n)
-        for start in range(0, n, block):
-            part = slice(start, start + block)
-            logits = rows[part]
-            shifted = xp.subtract(logits, logits.max(axis=1, keepdims=True),
-                                  out=self.exp_shifted[part])
-            target_shifted[part] = shifted[xp.arange(len(shifted)), self.safe_targets[part]]
-            if self.smoothing:
-                smooth_shifted[part] = (row_sums(shifted, 1 / classes)[:, 0]  # sum_c / C (BLAS)
-                                        if self.weight is None else shifted @ self.weight / classes)
-            total[part] = row_sums(xp.exp(shifted, out=shifted))
+
+        def rows_of(my_rows):
+            span = range(n) if my_rows is Ellipsis else range(n)[my_rows]
+            for start in range(span.start, span.stop, block):
+                part = slice(start, min(start + block, span.stop))
+                logits = rows[part]
+                shifted = xp.subtract(logits, logits.max(axis=1, keepdims=True),
+                                      out=self.exp_shifted[part])
+                target_shifted[part] = shifted[xp.arange(len(shifted)), self.safe_targets[part]]
+                if self.smoothing:
+                    smooth_shifted[part] = (row_sums(shifted, 1 / classes)[:, 0]  # sum_c / C (BLAS)
+                                            if self.weight is None else shifted @ self.weight / classes)
+                total[part] = row_sums(xp.exp(shifted, out=shifted))
+        backend.run_on_rows(rows, rows_of)
         self.inv_total = 1 / total
         log_norm = xp.log(total[:, 0])
         losses = picked * (log_norm - target_shifted)
@@ -140,11 +145,17 @@ class CrossEntropy(Function):
         if e:
             weight_sum = classes if self.weight is None else self.weight.sum()
             scale = scale + (e / classes) * weight_sum * valid
-        g = self.exp_shifted * (self.inv_total * scale[:, None] * g_row)
-        g[xp.arange(n), self.safe_targets] -= (1 - e) * self.picked * g_row[:, 0]
-        if e:
-            smooth = (e / classes) * valid[:, None] * g_row                      # (N, 1)
-            g -= smooth if self.weight is None else smooth * self.weight
+        row_factor = self.inv_total * scale[:, None] * g_row                   # (N, 1)
+        smooth = (e / classes) * valid[:, None] * g_row if e else None          # (N, 1)
+        at_target = (1 - e) * self.picked * g_row[:, 0]                          # (N,)
+        g = xp.empty_like(self.exp_shifted)
+
+        def rows_of(rows):      # a large array's rows are shared between the threads
+            part = xp.multiply(self.exp_shifted[rows], row_factor[rows], out=g[rows])
+            part[xp.arange(len(part)), self.safe_targets[rows]] -= at_target[rows]
+            if e:
+                part -= smooth[rows] if self.weight is None else smooth[rows] * self.weight
+        backend.run_on_rows(g, rows_of)
         return Tensor(from_class_rows(g, self.shape, 1))
 
 
