@@ -1885,6 +1885,11 @@ def _relu_dropout_case(x, s, weight, bias):
     ("cross_entropy", lambda x, s, w, b: tt.cross_entropy(
         (x + s).flatten(0, 1), tt.tensor(np.arange(x.shape[0] * x.shape[1]) % 7),
         ignore_index=3, label_smoothing=0.1), (64, 20, 1024)),
+    ("scaled_dot_product_attention", lambda x, s, w, b: tt.nn.functional.scaled_dot_product_attention(
+        x, s, x * w, attn_mask=tt.tensor(np.arange(20) < 17), dropout_p=0.1), (64, 4, 20, 64)),
+    ("packed_attention", lambda x, s, w, b: tt.nn.functional.packed_attention(
+        (x + s).reshape(64, 20, 3, 4, 32).permute(2, 0, 3, 1, 4), dropout_p=0.1, is_causal=True),
+     (64, 20, 384)),
 ])
 def test_ops_split_over_threads_give_the_same_numbers_as_one_thread(name, op, shape, monkeypatch):
     """The fused ops whose large arrays go to the threads by rows (backend.run_on_rows):

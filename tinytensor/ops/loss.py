@@ -95,16 +95,17 @@ class CrossEntropy(Function):
         # so dividing here would be one more pass over the (N, C) logits for nothing.
         # The rows go a block at a time, so that each block's four passes (max, shift,
         # exp, sum) find it in the cache: at (1280, 4000) the (N, C) array is 20 MB. A
-        # large array's rows are shared between the threads first (backend.run_on_rows).
+        # large array's blocks are shared between the threads: whole blocks, the same
+        # ones on any number of threads, so the row sums (BLAS) give the same numbers.
         self.exp_shifted = xp.empty_like(rows)
         target_shifted, smooth_shifted = xp.empty(n, rows.dtype), xp.empty(n, rows.dtype)
         total = xp.empty((n, 1), rows.dtype)
         block = max(1, CROSS_ENTROPY_BLOCK // max(1, classes)) if xp is np else max(1, n)
+        starts = range(0, n, block)
 
-        def rows_of(my_rows):
-            span = range(n) if my_rows is Ellipsis else range(n)[my_rows]
-            for start in range(span.start, span.stop, block):
-                part = slice(start, min(start + block, span.stop))
+        def blocks_of(first, last):
+            for start in starts[first:last]:
+                part = slice(start, start + block)
                 logits = rows[part]
                 shifted = xp.subtract(logits, logits.max(axis=1, keepdims=True),
                                       out=self.exp_shifted[part])
@@ -113,7 +114,8 @@ class CrossEntropy(Function):
                     smooth_shifted[part] = (row_sums(shifted, 1 / classes)[:, 0]  # sum_c / C (BLAS)
                                             if self.weight is None else shifted @ self.weight / classes)
                 total[part] = row_sums(xp.exp(shifted, out=shifted))
-        backend.run_on_rows(rows, rows_of)
+        backend.run_in_parts(len(starts), blocks_of,
+                             min_part=-(-backend.MIN_ELEMENTS_PER_THREAD // (block * max(1, classes))))
         self.inv_total = 1 / total
         log_norm = xp.log(total[:, 0])
         losses = picked * (log_norm - target_shifted)

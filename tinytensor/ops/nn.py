@@ -37,6 +37,9 @@ __all__ = ["layer_norm", "add_layer_norm", "dropout", "relu_dropout", "scaled_do
 # after a matrix product, forward: (960, 512) 2.0 -> 1.4 ms, (1280, 256) 1.13 -> 1.03 ms,
 # and (1500, 128) 0.65 -> 0.76 ms, slower: too little work to pay for the wake-up.
 ROW_WISE_MIN_ELEMENTS = 1 << 17
+# Attention's rows (its scores) go to the threads from 2 x 2^15 on: besides the
+# passes over the scores, each row of scores costs two products with d_k-long rows.
+ATTENTION_MIN_ELEMENTS = 1 << 15
 
 
 def _row_means(x):
@@ -363,33 +366,78 @@ class Attention(Function):
 
     def forward(self, q, k, v, bias=None):
         xp = backend.get_array_module(q)
-        # scores, the product's fresh array, is changed in place below wherever the shapes
+        if bias is not None or not self._splits(q, k, v):
+            self.weights, self.keep, self.used, y = self._forward(xp, q, k, v, bias, self.allowed)
+            return y
+        # a batch's rows (dim 0) are shared between the threads, each writing its part
+        self.weights = xp.empty(q.shape[:-1] + k.shape[-2:-1], xp.result_type(q, k))
+        self.keep = xp.empty_like(self.weights) if self.dropout_p else None
+        self.used = xp.empty_like(self.weights) if self.dropout_p else self.weights
+        # dropout's mask drawn whole: the same on any number of threads
+        mask, scale = dropout_mask(self.weights, self.dropout_p) if self.dropout_p else (None, None)
+        out = self._output(xp, self.used, v)
+        if out is None:
+            out = xp.empty(q.shape[:-1] + v.shape[-1:], xp.result_type(self.used, v))
+
+        def rows_of(rows):
+            self._forward(xp, q[rows], k[rows], v[rows], None, self._rows(self.allowed, rows),
+                          (mask[rows], scale) if self.dropout_p else None, out[rows],
+                          self.weights[rows], self.keep[rows] if self.dropout_p else None,
+                          self.used[rows])
+        backend.run_on_rows(self.weights, rows_of, ATTENTION_MIN_ELEMENTS)
+        return out
+
+    def _splits(self, q, k, v):
+        """Whether the rows of dim 0 can go to the threads: q, k and v of one batch
+        shape, and the mask no larger than the scores."""
+        scores = q.shape[:-1] + k.shape[-2:-1]
+        return q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and (
+            self.allowed is None or np.broadcast_shapes(self.allowed.shape, scores) == scores)
+
+    def _rows(self, mask, rows):
+        """A mask's part for the rows of dim 0: its own rows when it has that dim in
+        full, itself when it broadcasts over it."""
+        if mask is None or mask.ndim < self.weights.ndim or mask.shape[0] == 1:
+            return mask
+        return mask[rows]
+
+    @staticmethod
+    def _output(xp, used, v):
+        """y's array. Heads (..., h, L, d_v) are written in the memory order
+        (..., L, h, d_v): merging the heads, permute(0, 2, 1, 3).reshape(B, L, h * d_v),
+        is then a view, not a copy. None (a fresh array) below 4 dims."""
+        if used.ndim < 4:
+            return None
+        *batch, heads = np.broadcast_shapes(used.shape[:-2], v.shape[:-2])  # shapes only
+        return xp.empty((*batch, used.shape[-2], heads, v.shape[-1]),
+                        dtype=xp.result_type(used, v)).swapaxes(-2, -3)
+
+    def _forward(self, xp, q, k, v, bias, allowed, keep=None, out=None, weights=None,
+                 keep_out=None, used=None):
+        """The forward's formulas on arrays: (P, dropout's scaled mask or None, the
+        dropped P, y). keep: dropout's (mask, scale), drawn here when None; out,
+        weights, keep_out, used: arrays to write y, P, the scaled mask and the dropped
+        P into (a thread's rows of whole arrays), or None for fresh ones."""
+        # scores, the product's array, is changed in place below wherever the shapes
         # allow: the same numbers, without writing more fresh arrays (not in the cache)
-        scores = xp.matmul(q, k.swapaxes(-1, -2))
+        scores = xp.matmul(q, k.swapaxes(-1, -2), out=weights)
         scores *= q.dtype.type(self.scale)
         if bias is not None:
             scores = scores + bias
-        if self.allowed is not None:
-            if np.broadcast_shapes(self.allowed.shape, scores.shape) == scores.shape:
-                xp.copyto(scores, -xp.inf, where=~self.allowed)
+        if allowed is not None:
+            if np.broadcast_shapes(allowed.shape, scores.shape) == scores.shape:
+                xp.copyto(scores, -xp.inf, where=~allowed)
             else:
-                scores = xp.where(self.allowed, scores, xp.asarray(-xp.inf, dtype=scores.dtype))
-        self.weights = stable_softmax(scores, axis=-1, in_place=True)
-        used = self.weights
+                scores = xp.where(allowed, scores, xp.asarray(-xp.inf, dtype=scores.dtype))
+        weights = stable_softmax(scores, axis=-1, in_place=True)
+        scaled_keep, dropped = None, weights
         if self.dropout_p:
-            keep, scale = dropout_mask(used, self.dropout_p)
-            self.keep = keep.astype(q.dtype)
-            self.keep *= scale
-            used = used * self.keep
-        self.used = used
-        out = None
-        if used.ndim >= 4:
-            # heads (..., h, L, d_v) written in the memory order (..., L, h, d_v): merging the
-            # heads, permute(0, 2, 1, 3).reshape(B, L, h * d_v), is then a view, not a copy
-            *batch, heads = np.broadcast_shapes(used.shape[:-2], v.shape[:-2])  # shapes only
-            out = xp.empty((*batch, used.shape[-2], heads, v.shape[-1]),
-                           dtype=xp.result_type(used, v)).swapaxes(-2, -3)
-        return xp.matmul(used, v, out=out)
+            mask, scale = keep or dropout_mask(weights, self.dropout_p)
+            scaled_keep = xp.multiply(mask, scale, out=keep_out, dtype=q.dtype)
+            dropped = xp.multiply(weights, scaled_keep, out=used)
+        if out is None:
+            out = self._output(xp, dropped, v)
+        return weights, scaled_keep, dropped, xp.matmul(dropped, v, out=out)
 
     def backward(self, gy):
         q, k, v = (t.data for t in self.inputs[:3])
@@ -401,11 +449,25 @@ class Attention(Function):
         """The backward's formulas on arrays: (dQ, dK, dV, dB or None); out: arrays
         to write dQ, dK, dV into (PackedAttention's three parts of one array)."""
         xp = backend.get_array_module(g)
-        gv = xp.matmul(self.used.swapaxes(-1, -2), g, out=out[2])
+        if bias is not None or not self._splits(q, k, v):
+            return self._gradients(xp, g, q, k, v, bias, self.weights, self.keep, self.used, out)
+        # a batch's rows (dim 0) are shared between the threads, each writing its part
+        out = [xp.empty(like.shape, xp.result_type(g, like)) if o is None else o
+               for o, like in zip(out, (q, k, v))]
+
+        def rows_of(rows):
+            self._gradients(xp, g[rows], q[rows], k[rows], v[rows], None, self.weights[rows],
+                            self.keep[rows] if self.dropout_p else None, self.used[rows],
+                            [o[rows] for o in out])
+        backend.run_on_rows(self.weights, rows_of, ATTENTION_MIN_ELEMENTS)
+        return (*out, None)
+
+    def _gradients(self, xp, g, q, k, v, bias, weights, keep, used, out):
+        gv = xp.matmul(used.swapaxes(-1, -2), g, out=out[2])
         gp = xp.matmul(g, v.swapaxes(-1, -2))
         if self.dropout_p:
-            gp *= self.keep
-        gs = softmax_backward(self.weights, gp, axis=-1)
+            gp *= keep
+        gs = softmax_backward(weights, gp, axis=-1)
         if bias is not None and bias.requires_grad:
             gbias = Tensor(gs)
             gs = gs * q.dtype.type(self.scale)
