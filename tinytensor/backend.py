@@ -396,19 +396,33 @@ def run_in_parts(size, work, min_part):
 MIN_ELEMENTS_PER_THREAD = 1 << 18
 
 
+# run_on_rows cuts an array into at most this many parts, whatever the threads.
+MAX_ROW_PARTS = 16
+
+
 def run_on_rows(array, work, min_elements=None):
     """Call work(rows) on parts of a large NumPy array's first axis, rows a slice,
-    one part per thread (run_in_parts), each part at least min_elements; on a
-    small array, one of fewer than 2 dims or a CuPy one (the GPU runs the
-    loops), call work(...) once, the whole array.
+    the parts shared between the threads (run_in_parts); on a small array, one
+    of fewer than 2 dims or a CuPy one (the GPU runs the loops), call work(...)
+    once, the whole array.
 
     For work made of a few NumPy passes over each row (elementwise, or along the
     last axis) that writes each element once: each thread's part stays in its
-    core's cache. Pass a smaller min_elements for work of many passes."""
+    core's cache. Pass a smaller min_elements for work of many passes.
+
+    The parts depend on the array's size only - a power of two of them, each of
+    at least min_elements, at most MAX_ROW_PARTS - and one thread runs them one
+    after the other: so the numbers do not depend on the number of threads, even
+    where a part's rounding depends on its rows (BLAS's row sums do)."""
     min_elements = min_elements or MIN_ELEMENTS_PER_THREAD
-    if type(array) is not np.ndarray or array.ndim < 2 or array.size < 2 * min_elements:
+    parts = min(MAX_ROW_PARTS, array.shape[0] if array.ndim else 1, array.size // min_elements)
+    if type(array) is not np.ndarray or array.ndim < 2 or parts < 2:
         work(...)
         return
-    per_row = array.size // array.shape[0]
-    run_in_parts(array.shape[0], lambda start, stop: work(slice(start, stop)),
-                 min_part=-(-min_elements // per_row))
+    parts = 1 << (parts.bit_length() - 1)       # a power of two: even shares for 2, 4, 8 threads
+    bounds = [array.shape[0] * i // parts for i in range(parts + 1)]
+
+    def run_parts(first, last):
+        for part in range(first, last):
+            work(slice(bounds[part], bounds[part + 1]))
+    run_in_parts(parts, run_parts, min_part=1)

@@ -131,28 +131,39 @@ def test_import_shortens_openblas_spin_unless_told_not_to():
 
 
 @pytest.mark.parametrize("shape, min_elements, parts", [
-    ((100, 30), 1000, 2), ((100, 30), 2000, 1), ((7, 5, 100), 1000, 2), ((3000,), 10, 1),
-    ((1, 5000), 10, 1), ((0, 4), 1, 1)])
-def test_run_on_rows_shares_rows_between_threads(shape, min_elements, parts):
-    """Large arrays of 2 or more dims go to the threads by rows of their first axis,
-    each element once; 1-D arrays (a row of its own), a single row and small
-    arrays go whole, as work(...) (or as the one slice of a single row)."""
+    ((100, 30), 1000, 2), ((100, 30), 2000, 1), ((7, 5, 100), 1000, 2), ((100, 30), 700, 4),
+    ((1000, 30), 10, 16), ((3, 1000), 10, 2), ((3000,), 10, 1), ((1, 5000), 10, 1), ((0, 4), 1, 1)])
+def test_run_on_rows_cuts_by_size_and_shares_the_parts_between_threads(shape, min_elements, parts):
+    """A large array of 2 or more dims is cut by rows of its first axis into a
+    power of two of parts of at least min_elements (at most MAX_ROW_PARTS), each
+    element in one part; the cut is the same on 1 and 2 threads (so are the
+    numbers), and on 2 threads the pool takes some. 1-D and small arrays go
+    whole, as work(...)."""
+    import threading
     before = tt.get_num_threads()
-    tt.set_num_threads(2)
-    array, calls = np.zeros(shape), []
+    seen = {}
+    for threads in (1, 2):
+        tt.set_num_threads(threads)
+        array, calls, names = np.zeros(shape), [], set()
 
-    def work(rows):
-        calls.append(rows)
-        array[rows] += 1
-    try:
-        backend.run_on_rows(array, work, min_elements)
-    finally:
-        tt.set_num_threads(before)
-    assert (array == 1).all() and len(calls) == parts
+        def work(rows):
+            calls.append(rows)
+            names.add(threading.current_thread().name)
+            array[rows] += 1
+        try:
+            backend.run_on_rows(array, work, min_elements)
+        finally:
+            tt.set_num_threads(before)
+        assert (array == 1).all() and len(calls) == parts
+        seen[threads] = (sorted((c.start, c.stop) for c in calls) if parts > 1 else calls, names)
+    assert seen[1][0] == seen[2][0]
     if parts == 1:
-        assert calls in ([...], [slice(0, shape[0])])
+        assert seen[1][0] == [...]
     else:
-        assert all(isinstance(c, slice) for c in calls)
+        assert all(stop - start >= -(-min_elements // (np.prod(shape) // shape[0]))
+                   for start, stop in seen[2][0])
+        assert not any(n.startswith("tinytensor") for n in seen[1][1])
+        assert any(n.startswith("tinytensor") for n in seen[2][1])
 
 
 def test_num_threads_follows_torch(monkeypatch):
