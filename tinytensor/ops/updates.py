@@ -16,7 +16,7 @@ import numpy as np
 from .. import backend
 from ..autograd import no_grad
 
-__all__ = ["adam_step_"]
+__all__ = ["adam_step_", "foreach_mul_"]
 
 # Elements in a block: a block of p, g, m, v and one scratch row (2.5 MB) stays in
 # the CPU's cache, and a block is long enough that the threads walking a large
@@ -122,3 +122,22 @@ def _adam_in_blocks(walked):
                 pb += w
     if offsets[-1]:
         backend.run_in_parts(offsets[-1], walk, min_part=ADAM_BLOCK)
+
+
+def foreach_mul_(tensors, scalar):
+    """t.mul_(scalar) for each tensor of a list, in place, as torch._foreach_mul_,
+    the tensors shared between the threads (whole: each one's product is one
+    NumPy call on one thread). Returns the list. clip_grad_norm_ scales with it."""
+    offsets = [0]
+    for t in tensors:
+        offsets.append(offsets[-1] + t.numel())
+    on_cpu = all(type(t._data) is np.ndarray for t in tensors)
+
+    def scale(start, stop):     # the tensors that start in [start, stop)
+        for i in range(bisect.bisect_left(offsets, start), len(tensors)):
+            if offsets[i] >= stop and stop < offsets[-1]:   # (the last part takes empty ones)
+                break
+            tensors[i].mul_(scalar)
+    backend.run_in_parts(offsets[-1], scale, min_part=backend.MIN_ELEMENTS_PER_THREAD
+                         if on_cpu else offsets[-1] + 1)   # CuPy's: one thread (the GPU runs them)
+    return tensors

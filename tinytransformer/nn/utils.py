@@ -56,14 +56,15 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                                "a NaN or Inf came out of backward (try tinytensor.detect_anomaly)")
         clip_coef = max_norm / (total_norm + 1e-6)
         if clip_coef < 1.0:
-            scaled = set()
+            scaled, in_place = set(), []
             for p in params:
                 data = p.grad.data
                 if getattr(data, "base", None) is not None:    # a view: maybe shares memory
                     p.grad = p.grad * clip_coef
                 elif id(data) not in scaled:
                     scaled.add(id(data))
-                    p.grad.mul_(clip_coef)
+                    in_place.append(p.grad)
+            tt.foreach_mul_(in_place, clip_coef)   # shared between the threads
     return total
 
 

@@ -332,6 +332,44 @@ def test_clip_grad_norm_scales_to_max_norm_and_returns_the_old_norm():
     assert_allclose(b.grad.numpy(), u.grad.numpy(), rtol=1e-6)
 
 
+def test_foreach_mul_scales_each_tensor_once_in_place_on_the_threads_as_torch():
+    """tt.foreach_mul_ (torch._foreach_mul_): every tensor of the list multiplied
+    in place (the same objects, their version counters bumped as by mul_), the
+    large ones on two threads, empty ones included; the numbers are mul_'s."""
+    import threading
+    from tinytensor import backend
+    rng = np.random.default_rng(0)
+    shapes = [(3,), (600, 500), (0,), (700, 400), (5, 2), (0, 3)]
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    tensors = [tt.tensor(v) for v in values]
+    versions = [t._version for t in tensors]
+    names, real = set(), backend.run_in_parts
+
+    def spy(size, work, min_part):
+        def recorded(start, stop):
+            names.add(threading.current_thread().name)
+            return work(start, stop)
+        return real(size, recorded, min_part)
+    before = tt.get_num_threads()
+    tt.set_num_threads(2)
+    try:
+        backend.run_in_parts = spy
+        out = tt.foreach_mul_(tensors, 0.3)
+    finally:
+        backend.run_in_parts = real
+        tt.set_num_threads(before)
+    assert out is tensors and any(n.startswith("tinytensor") for n in names)
+    for t, v, version in zip(tensors, values, versions):
+        expected = tt.tensor(v).mul_(0.3).numpy()
+        assert t.dtype == tt.float32 and t._version == version + 1
+        np.testing.assert_array_equal(t.numpy(), expected)
+    torch = pytest.importorskip("torch")
+    theirs = [torch.from_numpy(v.copy()) for v in values]
+    torch._foreach_mul_(theirs, 0.3)
+    for t, u in zip(tensors, theirs):
+        np.testing.assert_allclose(t.numpy(), u.numpy(), rtol=1e-6)
+
+
 def test_clip_grad_norm_leaves_small_gradients_alone():
     a = with_grad([0.3, 0.4])
     before = a.grad
