@@ -342,7 +342,9 @@ def set_num_threads(n):
     BLAS library has threads of its own (set by OPENBLAS_NUM_THREADS or
     OMP_NUM_THREADS before NumPy is imported). The loops that split work over
     these threads are the large ones where one thread leaves the other cores
-    idle: today, Adam's update."""
+    idle: Adam's update, foreach_mul_, and the fused operations' large arrays
+    (run_on_rows: layer norm with its residual, ReLU with dropout, attention,
+    cross-entropy)."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise RuntimeError(f"set_num_threads expects an int, but got {type(n).__name__}")
     if n < 1:
