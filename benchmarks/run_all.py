@@ -106,28 +106,44 @@ def timed(fn):
     return time.perf_counter() - start
 
 
-# Seconds of idling before each timed call of a step. A BLAS or OpenMP thread pool
-# keeps its threads spinning on the cores for a while after its last parallel work
-# (NumPy's OpenBLAS about 0.1 s), so without a pause each library's step would start
+# Seconds of idling before each round's steps. A BLAS or OpenMP thread pool keeps its
+# threads spinning on the cores for a while after its last parallel work (NumPy's
+# OpenBLAS about 0.1 s by default), so without a pause each library's step would start
 # while the other's threads still take a core: PyTorch's step at S measured 5-10%
 # slower right after ours (OPENBLAS_THREAD_TIMEOUT=4, which stops that spinning,
 # showed it). After the pause every step starts on a quiet machine and pays only for
 # its own threads.
 SETTLE_SECONDS = 0.3
+# Steps of each library after the pause, of which the last is timed. The first step
+# after a pause also pays for waking idle cores: on this virtual machine, whose idle
+# cores halt, tinytensor's step at the README's size took 129 ms right after 0.3 s of
+# idling and 105 ms right after another step, PyTorch's 142 ms either way (tinytensor's
+# threads sleep between its many short parallel loops, PyTorch's spin). A training
+# loop runs its steps back to back, so the second step is the one timed; the first
+# ("cold") is timed too and shown beside it.
+STEPS_PER_ROUND = 2
 
 
-def paired_medians(fns, repeats, warmup=1, settle=0.0):
-    """Median seconds of each function, calling them in alternation (one call
-    of each per round), so a change in machine load hits all of them alike;
-    settle: seconds of sleep before each call (see SETTLE_SECONDS)."""
+def paired_medians(fns, repeats, warmup=1, settle=0.0, per_round=1, cold=None):
+    """Median seconds of each function, calling them in alternation (per_round
+    calls of each per round, the last one timed), so a change in machine load
+    hits all of them alike; settle: seconds of sleep before each function's
+    calls (see SETTLE_SECONDS). cold: a list to receive the medians of each
+    round's first call, when per_round > 1."""
     for fn in fns:
         for _ in range(warmup):
             fn()
-    times = [[] for _ in fns]
+    times, firsts = [[] for _ in fns], [[] for _ in fns]
     for _ in range(repeats):
-        for fn, record in zip(fns, times):
+        for fn, record, first in zip(fns, times, firsts):
             time.sleep(settle)
-            record.append(timed(fn))
+            for call in range(per_round):
+                seconds = timed(fn)
+                if call == 0:
+                    first.append(seconds)
+            record.append(seconds)
+    if cold is not None:
+        cold.extend(float(np.median(t)) for t in firsts)
     return [float(np.median(t)) for t in times]
 
 
@@ -237,13 +253,17 @@ def bench_step(shape_name, repeats):
     fns = [ours]
     if have_torch():
         fns.append(torch_step(shape_name)[1])
-    times = paired_medians(fns, repeats, settle=SETTLE_SECONDS)
+    cold = []
+    times = paired_medians(fns, repeats, settle=SETTLE_SECONDS, per_round=STEPS_PER_ROUND, cold=cold)
     shape, size, length, _ = SHAPES[shape_name]
     row = {"benchmark": f"step-{shape_name}", "unit": "ms/step", "ours": times[0] * 1e3,
-           "detail": f"{shape}, batch {size} x {length}, {model.num_parameters():,} parameters"}
+           "detail": f"{shape}, batch {size} x {length}, {model.num_parameters():,} parameters",
+           "ours_cold": cold[0] * 1e3}
     if len(times) > 1:
         row.update(peer="PyTorch CPU eager", theirs=times[1] * 1e3, ratio=times[0] / times[1],
-                   target="<= 0.8")
+                   target="<= 0.8", theirs_cold=cold[1] * 1e3)
+        row["detail"] += (f"; the step right after the pause (cold): {cold[0] * 1e3:.1f} vs "
+                          f"{cold[1] * 1e3:.1f} ms, {cold[0] / cold[1]:.2f}")
     if shape_name == "M":
         floor = matmul_flops(ours) / gemm_rate(shape_name)
         row["matmul_floor_share"] = floor / times[0]

@@ -1,0 +1,46 @@
+"""benchmarks/run_all.py's pairing: what it times and in which order."""
+import importlib.util
+import os
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_run_all():
+    """The script as a module; the thread variables it sets for itself are put back."""
+    environment = dict(os.environ)
+    spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    return module
+
+
+def test_paired_medians_alternates_rounds_and_times_the_last_call_of_each():
+    """Each round calls every function per_round times after its pause, in turn;
+    the medians are of each round's last call, cold gets those of its first."""
+    run_all = load_run_all()
+    log = []
+
+    def step(name, cold_seconds, warm_seconds):
+        calls = {"n": 0}
+
+        def fn():
+            calls["n"] += 1
+            log.append(name)
+            # warm-up call first, then per round: a cold call, then a warm one
+            return cold_seconds if calls["n"] % 2 == 0 else warm_seconds
+        return fn
+    run_all.timed = lambda fn: fn()       # the "seconds" are what the function returns
+    cold = []
+    warm = run_all.paired_medians([step("a", 5.0, 1.0), step("b", 7.0, 2.0)], repeats=3,
+                                  settle=0.0, per_round=2, cold=cold)
+    assert warm == [1.0, 2.0] and cold == [5.0, 7.0]
+    assert log == ["a", "b"] + ["a", "a", "b", "b"] * 3
+    # one call a round, as the other benchmarks time: that call is the median's
+    log.clear()
+    assert run_all.paired_medians([step("c", 3.0, 4.0)], repeats=2) == [3.5]
+    assert log == ["c"] * 3
