@@ -388,11 +388,12 @@ class Attention(Function):
         return out
 
     def _splits(self, q, k, v):
-        """Whether the rows of dim 0 can go to the threads: q, k and v of one batch
-        shape, and the mask no larger than the scores."""
+        """Whether the rows of dim 0 can go to the threads: NumPy arrays (on the GPU
+        the whole arrays, as written) q, k and v of one batch shape, and the mask no
+        larger than the scores."""
         scores = q.shape[:-1] + k.shape[-2:-1]
-        return q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2] and (
-            self.allowed is None or np.broadcast_shapes(self.allowed.shape, scores) == scores)
+        return type(q) is np.ndarray and q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2] \
+            and (self.allowed is None or np.broadcast_shapes(self.allowed.shape, scores) == scores)
 
     def _rows(self, mask, rows):
         """A mask's part for the rows of dim 0: its own rows when it has that dim in
