@@ -78,12 +78,14 @@ def short_blas_spin():
             or "OPENBLAS_THREAD_TIMEOUT" in os.environ or sys.platform != "linux":
         return False
     try:
-        with open("/proc/self/maps") as maps:    # the OpenBLAS this process has loaded
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-        libraries = [ctypes.CDLL(path) for path in sorted(paths) if ".so" in path]
-        if len(libraries) != 1:
+        with open("/proc/self/maps") as maps:    # the OpenBLAS libraries this process has loaded
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
+        # NumPy's own, where SciPy's wheel has brought a second one (scipy.libs/)
+        numpy_libs = os.path.dirname(os.path.dirname(np.__file__)) + os.sep + "numpy.libs" + os.sep
+        paths = {path for path in paths if path.startswith(numpy_libs)} or paths
+        if len(paths) != 1:
             return False
-        openblas = libraries[0]
+        openblas = ctypes.CDLL(paths.pop())
         read_environment, stop_threads = openblas.openblas_read_env, openblas.blas_thread_shutdown_
     except (OSError, AttributeError):
         return False
