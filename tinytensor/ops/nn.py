@@ -323,8 +323,7 @@ class ReLUDropout(Function):
         dx = xp.empty_like(gy.data)
 
         def rows_of(rows):
-            part = xp.multiply(gy.data[rows], self.mask[rows], out=dx[rows])
-            part *= self.scale
+            apply_dropout_mask(gy.data[rows], self.mask[rows], self.scale, out=dx[rows])
         backend.run_on_rows(dx, rows_of)
         return Tensor._wrap(dx)
 
