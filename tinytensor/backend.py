@@ -48,6 +48,25 @@ def keep_freed_memory():
 
 KEEPS_FREED_MEMORY = keep_freed_memory()
 
+def numpy_openblas():
+    """NumPy's OpenBLAS library, opened with ctypes, or None (not Linux, another BLAS).
+
+    The library is found among those this process has loaded; where SciPy's
+    wheel has brought a second OpenBLAS (scipy.libs/), NumPy's own is taken."""
+    if sys.platform != "linux":
+        return None
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
+        numpy_libs = os.path.dirname(os.path.dirname(np.__file__)) + os.sep + "numpy.libs" + os.sep
+        paths = {path for path in paths if path.startswith(numpy_libs)} or paths
+        return ctypes.CDLL(paths.pop()) if len(paths) == 1 else None
+    except OSError:
+        return None
+
+
+OPENBLAS = numpy_openblas()
+
 # OpenBLAS's idle threads spin for 2^BLAS_SPIN_LOG2 CPU cycles before they sleep (see below).
 BLAS_SPIN_LOG2 = 19
 
@@ -75,19 +94,11 @@ def short_blas_spin():
     OpenBLAS with its own threads (MKL, Accelerate, an OpenMP build). Returns
     whether it changed anything."""
     if os.environ.get("TINYTENSOR_SHORT_BLAS_SPIN", "1") == "0" \
-            or "OPENBLAS_THREAD_TIMEOUT" in os.environ or sys.platform != "linux":
+            or "OPENBLAS_THREAD_TIMEOUT" in os.environ:
         return False
     try:
-        with open("/proc/self/maps") as maps:    # the OpenBLAS libraries this process has loaded
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
-        # NumPy's own, where SciPy's wheel has brought a second one (scipy.libs/)
-        numpy_libs = os.path.dirname(os.path.dirname(np.__file__)) + os.sep + "numpy.libs" + os.sep
-        paths = {path for path in paths if path.startswith(numpy_libs)} or paths
-        if len(paths) != 1:
-            return False
-        openblas = ctypes.CDLL(paths.pop())
-        read_environment, stop_threads = openblas.openblas_read_env, openblas.blas_thread_shutdown_
-    except (OSError, AttributeError):
+        read_environment, stop_threads = OPENBLAS.openblas_read_env, OPENBLAS.blas_thread_shutdown_
+    except AttributeError:      # no OpenBLAS (None has no attributes either)
         return False
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = str(BLAS_SPIN_LOG2)
     read_environment()
@@ -96,6 +107,71 @@ def short_blas_spin():
 
 
 SHORTENS_BLAS_SPIN = short_blas_spin()
+
+
+def _cblas_gemm(library):
+    """{dtype: gemm} for float32 and float64 from NumPy's OpenBLAS: CBLAS's
+    sgemm and dgemm, called with ctypes (which lets go of the GIL during the
+    call, as NumPy does). Only the 64-bit-integer builds NumPy's wheels ship
+    (their symbols end in 64_); {} for any other BLAS, whose integer width we
+    cannot know."""
+    gemms = {}
+    for dtype, letter, scalar in ((np.float32, "s", ctypes.c_float), (np.float64, "d", ctypes.c_double)):
+        for name in (f"scipy_cblas_{letter}gemm64_", f"cblas_{letter}gemm64_"):
+            gemm = getattr(library, name, None) if library is not None else None
+            if gemm is not None:
+                integer, pointer = ctypes.c_int64, ctypes.c_void_p
+                gemm.argtypes = [ctypes.c_int] * 3 + [integer] * 3 + [scalar, pointer, integer,
+                                                                      pointer, integer, scalar,
+                                                                      pointer, integer]
+                gemm.restype = None
+                gemms[np.dtype(dtype)] = gemm
+                break
+    return gemms
+
+
+_GEMM = _cblas_gemm(OPENBLAS)
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112    # CBLAS's enum values
+
+
+def _blas_layout(a):
+    """(transposed, leading dimension) for a 2-D array that BLAS can read as it
+    lies in memory: rows or columns contiguous, each at a fixed positive stride;
+    None otherwise (it would need a copy)."""
+    size = a.itemsize
+    rows, columns = a.strides
+    if columns == size and rows >= max(1, a.shape[1]) * size and rows % size == 0:
+        return _NO_TRANS, rows // size
+    if rows == size and columns >= max(1, a.shape[0]) * size and columns % size == 0:
+        return _TRANS, columns // size
+    return None
+
+
+def addmm(bias, a, b):
+    """bias + a @ b for 2-D arrays, bias broadcast to the product's shape (m, n), as
+    torch.addmm(bias, a, b), on which torch's linear layer runs too.
+
+    With NumPy's own OpenBLAS (float32, float64) it is one BLAS call: the output
+    starts as a copy of the bias, and gemm adds the product to it (C = A B + C).
+    NumPy's a @ b + bias makes BLAS zero a fresh output first, then takes a second
+    pass over it for the sum; at benchmark shape M the Linear layers' bias sums
+    took about 20 ms a step. The numbers equal a @ b + bias to rounding (BLAS adds
+    the product to the bias a block of k at a time). Anything else - CuPy, another
+    BLAS, an array BLAS cannot read in place - is a @ b, then += bias."""
+    gemm = _GEMM.get(a.dtype) if type(a) is np.ndarray and type(b) is np.ndarray else None
+    layouts = (_blas_layout(a), _blas_layout(b)) if gemm is not None and a.ndim == b.ndim == 2 \
+        and a.dtype == b.dtype == bias.dtype and a.shape[1] == b.shape[0] else (None,)
+    if None in layouts or 0 in a.shape + b.shape:
+        out = get_array_module(a).matmul(a, b)
+        out += bias
+        return out
+    (m, k), n = a.shape, b.shape[1]
+    (trans_a, lda), (trans_b, ldb) = layouts
+    out = np.empty((m, n), dtype=a.dtype)
+    out[...] = bias
+    gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
+         1.0, out.ctypes.data, n)
+    return out
 
 DEVICES = ("cpu", "cuda")
 _default_device = "cpu"

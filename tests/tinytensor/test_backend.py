@@ -145,6 +145,61 @@ def test_import_shortens_openblas_spin_unless_told_not_to():
     assert results == expected
 
 
+def _layouts(array):
+    """The same 2-D values laid out four ways: C order, Fortran order (what a
+    transposed view is), rows of a wider array, and every other column (which
+    BLAS cannot read in place)."""
+    wide = np.zeros((array.shape[0], array.shape[1] + 3), array.dtype)
+    wide[:, :array.shape[1]] = array
+    spaced = np.zeros((array.shape[0], 2 * array.shape[1]), array.dtype)
+    spaced[:, ::2] = array
+    return {"C": np.ascontiguousarray(array), "F": np.asfortranarray(array),
+            "rows of a wider array": wide[:, :array.shape[1]], "strided": spaced[:, ::2]}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, k, n", [(7, 5, 3), (130, 70, 40), (1, 1, 1), (0, 4, 3), (4, 0, 3)])
+def test_addmm_is_bias_plus_product_for_every_layout(dtype, m, k, n):
+    """backend.addmm(bias, a, b) = bias + a @ b (torch.addmm): the bias broadcast
+    over the rows, or a whole (m, n) array; the dtype kept; every layout of a and
+    b, those BLAS reads in place and those it cannot, with empty dims too."""
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for bias in (rng.standard_normal(n).astype(dtype), rng.standard_normal((m, n)).astype(dtype)):
+        expected = a.astype(np.float64) @ b.astype(np.float64) + bias
+        for a_name, a_in in _layouts(a).items():
+            for b_name, b_in in _layouts(b).items():
+                out = backend.addmm(bias, a_in, b_in)
+                assert out.dtype == dtype and out.shape == (m, n), (a_name, b_name)
+                np.testing.assert_allclose(out, expected, rtol=tolerance, atol=tolerance * 10,
+                                           err_msg=f"a {a_name}, b {b_name}")
+
+
+def test_addmm_calls_blas_once_with_numpys_openblas():
+    """With the OpenBLAS NumPy's wheels bring (64-bit integers), float32 and
+    float64 go to its gemm directly; the answer matches NumPy's to float32
+    rounding and does not change from call to call."""
+    if not backend._GEMM:
+        pytest.skip("NumPy's BLAS is not the 64-bit-integer OpenBLAS of its wheels")
+    assert set(backend._GEMM) == {np.dtype(np.float32), np.dtype(np.float64)}
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((300, 200), dtype=np.float32)
+    w = rng.standard_normal((100, 200), dtype=np.float32)
+    bias = rng.standard_normal(100, dtype=np.float32)
+    calls = []
+    real = backend._GEMM[np.dtype(np.float32)]
+    backend._GEMM[np.dtype(np.float32)] = lambda *args: (calls.append(args[:6]), real(*args))
+    try:
+        out = backend.addmm(bias, a, w.T)
+    finally:
+        backend._GEMM[np.dtype(np.float32)] = real
+    # row major, a as it is, w.T read as w transposed; m, n, k
+    assert calls == [(backend._ROW_MAJOR, backend._NO_TRANS, backend._TRANS, 300, 100, 200)]
+    np.testing.assert_allclose(out, a @ w.T + bias, rtol=1e-5, atol=1e-4)
+    assert (backend.addmm(bias, a, w.T) == out).all()
+
+
 @pytest.mark.parametrize("shape, min_elements, parts", [
     ((100, 30), 1000, 2), ((100, 30), 2000, 1), ((7, 5, 100), 1000, 2), ((100, 30), 700, 4),
     ((1000, 30), 10, 16), ((3, 1000), 10, 2), ((3000,), 10, 1), ((1, 5000), 10, 1), ((0, 4), 1, 1)])

@@ -669,10 +669,9 @@ class Linear(Function):
         return [i for i, needed in ((0, w_needed), (1, x_needed)) if needed]
 
     def forward(self, x, weight, bias=None):
-        y = backend.get_array_module(x).matmul(x, weight.T)
-        if bias is not None:
-            y += bias
-        return y
+        if bias is None:
+            return backend.get_array_module(x).matmul(x, weight.T)
+        return backend.addmm(bias, x, weight.T)      # one BLAS call, the bias its starting point
 
     def backward(self, gy):
         x, weight = self.inputs[:2]
