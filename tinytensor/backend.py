@@ -374,6 +374,16 @@ class _CudaGenerator:
         return _cupy.argsort(self.random((n,)))
 
 
+def memory_range(array):
+    """(its first byte's address, one past its last byte's) for an array whose
+    elements lie in one contiguous range of memory (NumPy or CuPy); None for one
+    with gaps (a strided view), whose range would say nothing about what it holds."""
+    if not (array.flags.c_contiguous or array.flags.f_contiguous):
+        return None
+    start = array.ctypes.data if type(array) is np.ndarray else array.data.ptr
+    return start, start + array.nbytes
+
+
 def scatter_add(target, indices, values):
     """target[indices] += values, with repeated indices accumulating.
 

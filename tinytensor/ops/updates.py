@@ -15,8 +15,10 @@ import numpy as np
 
 from .. import backend
 from ..autograd import no_grad
+from ..tensor import Tensor
+from .linalg import VectorNorm, norm
 
-__all__ = ["adam_step_", "foreach_mul_"]
+__all__ = ["adam_step_", "foreach_mul_", "foreach_norm"]
 
 # Elements in a block: a block of p, g, m, v and one scratch row (2.5 MB) stays in
 # the CPU's cache, and a block is long enough that the threads walking a large
@@ -141,3 +143,20 @@ def foreach_mul_(tensors, scalar):
     backend.run_in_parts(offsets[-1], scale, min_part=backend.MIN_ELEMENTS_PER_THREAD
                          if on_cpu else offsets[-1] + 1)   # CuPy's: one thread (the GPU runs them)
     return tensors
+
+
+def foreach_norm(tensors, ord=2):
+    """The ord-norm of each tensor of a list, over all its elements, as
+    torch._foreach_norm: a list of 0-d tensors, outside any graph.
+    clip_grad_norm_ takes its total norm from them.
+
+    A finite ord other than 0 runs the norm's own forward (VectorNorm: for ord 2,
+    one dot product) on the raw array, so the numbers are tt.norm's; what it
+    leaves out is an operation in the graph for each tensor, which for a model's
+    hundreds of small parameters cost more than the dot products. inf, -inf and
+    0 go through tt.norm."""
+    with no_grad():
+        return [Tensor(backend.get_array_module(t._data).asarray(
+                    VectorNorm(ord, tuple(range(t.ndim)), False).forward(t._data)))
+                if math.isfinite(ord) and ord != 0 and t.dtype.kind == "f" else norm(t, ord)
+                for t in tensors]

@@ -390,6 +390,90 @@ def test_clip_grad_norm_with_gradient_arrays_shared_between_parameters():
     assert_allclose(y.grad.numpy(), expected, rtol=1e-6)
 
 
+def test_clip_grad_norm_scales_views_side_by_side_in_place_and_overlapping_ones_once():
+    """Gradients that are views of one array, side by side (cat's backward hands
+    out such), are scaled in place: the same tensors afterwards, as torch's
+    _foreach_mul_ leaves them. Views whose memory overlaps get new tensors, so no
+    element is scaled twice."""
+    base = np.arange(1.0, 13.0, dtype=np.float32)
+    side = [tt.Parameter(tt.zeros(4)) for _ in range(3)]
+    shared = tt.tensor(base.copy())
+    for i, p in enumerate(side):
+        p.grad = shared[4 * i:4 * (i + 1)]
+    held = [p.grad for p in side]
+    total = clip_grad_norm_(side, max_norm=1.0)
+    norm = float(np.linalg.norm(base))
+    assert float(total) == pytest.approx(norm, rel=1e-6)
+    assert all(p.grad is g for p, g in zip(side, held))
+    assert_allclose(shared.numpy(), base / (norm + 1e-6), rtol=1e-6)
+
+    overlapping = [tt.Parameter(tt.zeros(6)), tt.Parameter(tt.zeros(6)), tt.Parameter(tt.zeros(2))]
+    shared = tt.tensor(base.copy())
+    overlapping[0].grad, overlapping[1].grad = shared[0:6], shared[3:9]
+    overlapping[2].grad = shared[10:12]                       # apart from the other two
+    held = overlapping[2].grad
+    total = clip_grad_norm_(overlapping, max_norm=1.0)
+    parts = [base[0:6], base[3:9], base[10:12]]
+    norm = float(np.sqrt(sum((part ** 2).sum() for part in parts)))
+    assert float(total) == pytest.approx(norm, rel=1e-6)
+    for p, part in zip(overlapping, parts):
+        assert_allclose(p.grad.numpy(), part / (norm + 1e-6), rtol=1e-6)
+    assert overlapping[2].grad is held
+    assert_allclose(shared.numpy()[3:9], base[3:9])           # the overlapping ones: new tensors
+
+
+def test_clip_grad_norm_of_attention_matches_torch_and_keeps_its_gradient_tensors():
+    """A MultiHeadAttention's q, k and v weights get views of one gradient (their
+    product is one, see _self_attention): clipped in place, the same numbers as
+    torch clipping the same gradients."""
+    torch = pytest.importorskip("torch")
+    from tinytransformer import MultiHeadAttention
+    tt.manual_seed(0)
+    attention = MultiHeadAttention(8, 2)
+    x = tt.randn(3, 5, 8)
+    out, _ = attention(x, x, x, need_weights=False)
+    (out * out).sum().backward()
+    params = list(attention.parameters())
+    held = [p.grad for p in params]
+    before = [p.grad.numpy().copy() for p in params]
+    assert any(p.grad._data.base is not None for p in params)    # views, as expected
+    total = clip_grad_norm_(params, max_norm=0.1)
+    theirs = [torch.nn.Parameter(torch.zeros(g.shape)) for g in before]
+    for t, g in zip(theirs, before):
+        t.grad = torch.from_numpy(g.copy())
+    torch_total = torch.nn.utils.clip_grad_norm_(theirs, max_norm=0.1)
+    assert float(total) == pytest.approx(float(torch_total), rel=1e-5) and float(total) > 0.1
+    for p, g, t in zip(params, held, theirs):
+        assert p.grad is g
+        assert_allclose(p.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("ord", [2, 1, 3, math.inf, -math.inf, 0])
+def test_foreach_norm_is_each_tensors_norm_as_torch(ord):
+    """tt.foreach_norm (torch._foreach_norm): one 0-d tensor per tensor of the
+    list, its norm over every element, in its dtype, outside the graph; the
+    numbers are tt.norm's and torch's (an empty tensor's norm is 0; its inf norm
+    is an error in both)."""
+    rng = np.random.default_rng(5)
+    values = [rng.standard_normal((4, 3)).astype(np.float32), np.float32(-2.5),
+              rng.standard_normal(7), np.array([0.0, 3.0, 0.0], np.float32)]
+    if math.isfinite(ord):
+        values.append(np.zeros((0, 2), np.float32))
+    tensors = [tt.tensor(v, requires_grad=True) for v in values]
+    norms = tt.foreach_norm(tensors, ord)
+    assert len(norms) == len(tensors)
+    for n, t in zip(norms, tensors):
+        assert n.shape == () and n.dtype == t.dtype and not n.requires_grad
+        assert float(n) == pytest.approx(float(tt.norm(t, ord)), rel=1e-6)
+    torch = pytest.importorskip("torch")
+    theirs = torch._foreach_norm([torch.from_numpy(np.asarray(v)) for v in values], ord)
+    for n, u in zip(norms, theirs):
+        assert float(n) == pytest.approx(float(u), rel=1e-5)
+    if math.isinf(ord):
+        with pytest.raises(RuntimeError):
+            tt.foreach_norm([tt.zeros(0)], ord)
+
+
 def test_clip_grad_norm_inf_norm_and_edge_cases():
     a = with_grad([-7.0, 2.0])
     assert float(clip_grad_norm_(a, max_norm=100.0, norm_type=math.inf)) == pytest.approx(7.0)
@@ -397,6 +481,16 @@ def test_clip_grad_norm_inf_norm_and_edge_cases():
     bad = with_grad([float("nan"), 1.0])
     with pytest.raises(RuntimeError, match="NaN or Inf"):
         clip_grad_norm_([bad], 1.0, error_if_nonfinite=True)
+    # Any norm_type is the norm of the gradients' norms, as torch takes it: for 0,
+    # the number of gradients that are not all zeros (not of nonzero elements).
+    grads = [[0.0, 3.0], [0.0, 0.0], [1.0, 2.0, 0.0]]
+    ours = clip_grad_norm_([with_grad(g) for g in grads], max_norm=100.0, norm_type=0)
+    assert float(ours) == 2.0
+    torch = pytest.importorskip("torch")
+    theirs = [torch.nn.Parameter(torch.zeros(len(g))) for g in grads]
+    for t, g in zip(theirs, grads):
+        t.grad = torch.tensor(g)
+    assert float(torch.nn.utils.clip_grad_norm_(theirs, max_norm=100.0, norm_type=0)) == 2.0
 
 
 # -- schedules ------------------------------------------------------------------------
