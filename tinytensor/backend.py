@@ -48,6 +48,7 @@ def keep_freed_memory():
 
 KEEPS_FREED_MEMORY = keep_freed_memory()
 
+
 def numpy_openblas():
     """NumPy's OpenBLAS library, opened with ctypes, or None (not Linux, another BLAS).
 
@@ -172,6 +173,7 @@ def addmm(bias, a, b):
     gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
          1.0, out.ctypes.data, n)
     return out
+
 
 DEVICES = ("cpu", "cuda")
 _default_device = "cpu"
