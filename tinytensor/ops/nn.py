@@ -313,8 +313,8 @@ class ReLUDropout(Function):
         def rows_of(rows):      # a large array's rows are shared between the threads
             mask, part = self.mask[rows], xp.maximum(x[rows], x.dtype.type(0), out=y[rows])
             mask &= x[rows] > 0
-            part *= mask        # in place on y, while it is in the cache: no float mask
-            part *= self.scale
+            # in place on y, while it is in the cache: no float mask
+            apply_dropout_mask(part, mask, self.scale, out=part)
         backend.run_on_rows(x, rows_of)
         return y
 
