@@ -169,7 +169,11 @@ def addmm(bias, a, b):
     (m, k), n = a.shape, b.shape[1]
     (trans_a, lda), (trans_b, ldb) = layouts
     out = np.empty((m, n), dtype=a.dtype)
-    out[...] = bias
+    bias = np.broadcast_to(bias, (m, n))
+
+    def start_from_bias(rows):  # the copy of a large output's bias shared between the threads,
+        out[rows] = bias[rows]  # as torch's copy is: one core alone took 3 ms of 26 for vocab 8000
+    run_on_rows(out, start_from_bias)
     gemm(_ROW_MAJOR, trans_a, trans_b, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data, ldb,
          1.0, out.ctypes.data, n)
     return out

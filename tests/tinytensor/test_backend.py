@@ -200,6 +200,38 @@ def test_addmm_calls_blas_once_with_numpys_openblas():
     assert (backend.addmm(bias, a, w.T) == out).all()
 
 
+def test_addmm_copies_a_large_bias_in_parts_on_the_threads(monkeypatch):
+    """A large output starts as the bias copied in parts of rows, shared between
+    the threads; the answer is the same bit for bit on 1 and 2 threads, for a
+    bias of one row and for a whole (m, n) one."""
+    rng = np.random.default_rng(5)
+    m, k, n = 1200, 64, 1000                 # 1.2M elements: cut into parts
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    cuts = []
+    real = backend.run_on_rows
+
+    def counting(array, work, min_elements=None):
+        parts = []
+        real(array, lambda rows: (parts.append(rows), work(rows)), min_elements)
+        cuts.append(len(parts))
+    monkeypatch.setattr(backend, "run_on_rows", counting)
+    before = tt.get_num_threads()
+    try:
+        for bias in (rng.standard_normal(n, dtype=np.float32),
+                     rng.standard_normal((m, n), dtype=np.float32)):
+            expected = a.astype(np.float64) @ b.astype(np.float64) + bias
+            outs = []
+            for threads in (1, 2):
+                tt.set_num_threads(threads)
+                outs.append(backend.addmm(bias, a, b))
+            np.testing.assert_allclose(outs[0], expected, rtol=1e-5, atol=1e-4)
+            assert (outs[0] == outs[1]).all()
+    finally:
+        tt.set_num_threads(before)
+    if backend._GEMM:   # the BLAS path (the other one adds the bias after the product)
+        assert cuts == [4, 4, 4, 4]
+
+
 @pytest.mark.parametrize("shape, min_elements, parts", [
     ((100, 30), 1000, 2), ((100, 30), 2000, 1), ((7, 5, 100), 1000, 2), ((100, 30), 700, 4),
     ((1000, 30), 10, 16), ((3, 1000), 10, 2), ((3000,), 10, 1), ((1, 5000), 10, 1), ((0, 4), 1, 1)])
