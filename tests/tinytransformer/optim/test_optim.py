@@ -474,6 +474,38 @@ def test_foreach_norm_is_each_tensors_norm_as_torch(ord):
             tt.foreach_norm([tt.zeros(0)], ord)
 
 
+def test_foreach_norm_shares_large_tensors_between_the_threads():
+    """The 2-norms of large tensors are taken on two threads, each norm whole on
+    one of them: the same numbers, bit for bit, as on one thread and as tt.norm,
+    in the list's order, a tensor listed twice included."""
+    import threading
+    from tinytensor import backend
+    rng = np.random.default_rng(6)
+    big = [tt.tensor(rng.standard_normal(s).astype(np.float32))
+           for s in [(600, 500), (3,), (700, 400), (0,), (5, 2)]]
+    tensors = big + [big[2]]
+    names, real = set(), backend.run_in_parts
+
+    def spy(size, work, min_part):
+        def recorded(start, stop):
+            names.add(threading.current_thread().name)
+            return work(start, stop)
+        return real(size, recorded, min_part)
+    before = tt.get_num_threads()
+    results = []
+    try:
+        backend.run_in_parts = spy
+        for threads in (1, 2):
+            tt.set_num_threads(threads)
+            results.append([float(n) for n in tt.foreach_norm(tensors)])
+    finally:
+        backend.run_in_parts = real
+        tt.set_num_threads(before)
+    assert any(n.startswith("tinytensor") for n in names)
+    assert results[0] == results[1] == [float(tt.norm(t)) for t in tensors]
+    assert results[0][3] == 0.0 and results[0][5] == results[0][2] == pytest.approx(529, rel=0.01)
+
+
 def test_clip_grad_norm_inf_norm_and_edge_cases():
     a = with_grad([-7.0, 2.0])
     assert float(clip_grad_norm_(a, max_norm=100.0, norm_type=math.inf)) == pytest.approx(7.0)
