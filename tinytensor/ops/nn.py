@@ -161,14 +161,20 @@ class AddLayerNorm(Function):
         dz = xp.empty_like(self.xhat)
         ds = xp.empty_like(self.xhat) if self.p else dz
 
+        affine_parts = {}   # each part's sums for dweight and dbias, taken while its rows are in the cache
+
         def rows_of(rows):
             scratch = ds[rows] if self.p else None   # ds's memory, used as the scratch, is
             part = _normalize_backward(gy.data[rows], self.xhat[rows], self.rstd[rows], weight.data,
                                        scratch=scratch, out=dz[rows])
             if self.p:                               # still in the cache for ds itself
                 apply_dropout_mask(part, self.keep[rows], self.scale, out=scratch)
+            affine_parts[getattr(rows, "start", 0)] = _affine_grads(
+                gy.data[rows], self.xhat[rows], weight.requires_grad, bias.requires_grad)
         backend.run_on_rows(dz, rows_of, ROW_WISE_MIN_ELEMENTS)
-        gw, gb = _affine_grads(gy.data, self.xhat, weight.requires_grad, bias.requires_grad)
+        # the parts' sums added in the order of their rows: the same numbers on any threads
+        gw, gb = (None if sums[0] is None else sum(sums[1:], sums[0])
+                  for sums in zip(*(affine_parts[start] for start in sorted(affine_parts))))
         return (Tensor._wrap(dz), Tensor._wrap(ds), gw if gw is None else Tensor(gw),
                 gb if gb is None else Tensor(gb))
 
