@@ -14,14 +14,14 @@ import pytest
 # pytest is run as `pytest` (not `python -m pytest`), the repository root is not on sys.path,
 # and `import tinytensor` would find the test folder (a namespace package) instead of the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # for tensor_helpers
 
-import tinytensor as tt  # noqa: E402
 from tinytensor import backend as _backend  # noqa: E402
+# what test modules import too: from a module of its own name, since `from conftest import`
+# finds whichever conftest.py pytest imported last (tests/tinytransformer/translation has one)
+from tensor_helpers import HAS_CUDA, NO_CUDA_REASON, make_tensor  # noqa: E402,F401
 
 _tensor_module = importlib.import_module("tinytensor.tensor")  # the module, not tt.tensor()
-
-HAS_CUDA = tt.cuda_is_available()
-NO_CUDA_REASON = "CUDA is not available (needs CuPy and an NVIDIA GPU)"
 
 DEVICE_PARAMS = [
     pytest.param("cpu", id="cpu"),
@@ -46,17 +46,6 @@ def backend(device):
 def rng():
     """A NumPy generator with a fixed seed, fresh for every test."""
     return np.random.default_rng(1234)
-
-
-def make_tensor(rng, shape, device="cpu", requires_grad=True, low=None, high=None,
-                dtype=np.float64):
-    """A float64 tensor on `device` with values from the seeded NumPy `rng`:
-    standard normal, or uniform in [low, high) when both are given."""
-    if low is not None and high is not None:
-        values = rng.uniform(low, high, size=shape)
-    else:
-        values = rng.standard_normal(shape)
-    return tt.tensor(np.asarray(values, dtype=dtype), device=device, requires_grad=requires_grad)
 
 
 @pytest.fixture

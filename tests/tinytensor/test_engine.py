@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tinytensor as tt
-from conftest import HAS_CUDA, make_tensor
+from tensor_helpers import HAS_CUDA, make_tensor
 
 
 # ----------------------------------------------------------------------------

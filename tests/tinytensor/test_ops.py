@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinytensor as tt
 from tinytensor import backend
-from conftest import HAS_CUDA, NO_CUDA_REASON
+from tensor_helpers import HAS_CUDA, NO_CUDA_REASON
 
 FWD_RTOL, FWD_ATOL = 1e-9, 1e-12
 

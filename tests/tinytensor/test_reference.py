@@ -9,7 +9,7 @@ import pytest
 
 import tinytensor as tt
 import tinytensor.nn.functional as F
-from conftest import make_tensor
+from tensor_helpers import make_tensor
 
 RTOL, ATOL = 1e-10, 1e-12
 
