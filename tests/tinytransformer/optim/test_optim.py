@@ -332,17 +332,10 @@ def test_clip_grad_norm_scales_to_max_norm_and_returns_the_old_norm():
     assert_allclose(b.grad.numpy(), u.grad.numpy(), rtol=1e-6)
 
 
-def test_foreach_mul_scales_each_tensor_once_in_place_on_the_threads_as_torch():
-    """tt.foreach_mul_ (torch._foreach_mul_): every tensor of the list multiplied
-    in place (the same objects, their version counters bumped as by mul_), the
-    large ones on two threads, empty ones included; the numbers are mul_'s."""
+def _thread_names_of_parts(monkeypatch):
+    """The names of the threads backend.run_in_parts runs parts on, from now on in the test."""
     import threading
     from tinytensor import backend
-    rng = np.random.default_rng(0)
-    shapes = [(3,), (600, 500), (0,), (700, 400), (5, 2), (0, 3)]
-    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    tensors = [tt.tensor(v) for v in values]
-    versions = [t._version for t in tensors]
     names, real = set(), backend.run_in_parts
 
     def spy(size, work, min_part):
@@ -350,13 +343,25 @@ def test_foreach_mul_scales_each_tensor_once_in_place_on_the_threads_as_torch():
             names.add(threading.current_thread().name)
             return work(start, stop)
         return real(size, recorded, min_part)
+    monkeypatch.setattr(backend, "run_in_parts", spy)
+    return names
+
+
+def test_foreach_mul_scales_each_tensor_once_in_place_on_the_threads_as_torch(monkeypatch):
+    """tt.foreach_mul_ (torch._foreach_mul_): every tensor of the list multiplied
+    in place (the same objects, their version counters bumped as by mul_), the
+    large ones on two threads, empty ones included; the numbers are mul_'s."""
+    rng = np.random.default_rng(0)
+    shapes = [(3,), (600, 500), (0,), (700, 400), (5, 2), (0, 3)]
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    tensors = [tt.tensor(v) for v in values]
+    versions = [t._version for t in tensors]
+    names = _thread_names_of_parts(monkeypatch)
     before = tt.get_num_threads()
     tt.set_num_threads(2)
     try:
-        backend.run_in_parts = spy
         out = tt.foreach_mul_(tensors, 0.3)
     finally:
-        backend.run_in_parts = real
         tt.set_num_threads(before)
     assert out is tensors and any(n.startswith("tinytensor") for n in names)
     for t, v, version in zip(tensors, values, versions):
@@ -474,32 +479,22 @@ def test_foreach_norm_is_each_tensors_norm_as_torch(ord):
             tt.foreach_norm([tt.zeros(0)], ord)
 
 
-def test_foreach_norm_shares_large_tensors_between_the_threads():
+def test_foreach_norm_shares_large_tensors_between_the_threads(monkeypatch):
     """The 2-norms of large tensors are taken on two threads, each norm whole on
     one of them: the same numbers, bit for bit, as on one thread and as tt.norm,
     in the list's order, a tensor listed twice included."""
-    import threading
-    from tinytensor import backend
     rng = np.random.default_rng(6)
     big = [tt.tensor(rng.standard_normal(s).astype(np.float32))
            for s in [(600, 500), (3,), (700, 400), (0,), (5, 2)]]
     tensors = big + [big[2]]
-    names, real = set(), backend.run_in_parts
-
-    def spy(size, work, min_part):
-        def recorded(start, stop):
-            names.add(threading.current_thread().name)
-            return work(start, stop)
-        return real(size, recorded, min_part)
+    names = _thread_names_of_parts(monkeypatch)
     before = tt.get_num_threads()
     results = []
     try:
-        backend.run_in_parts = spy
         for threads in (1, 2):
             tt.set_num_threads(threads)
             results.append([float(n) for n in tt.foreach_norm(tensors)])
     finally:
-        backend.run_in_parts = real
         tt.set_num_threads(before)
     assert any(n.startswith("tinytensor") for n in names)
     assert results[0] == results[1] == [float(tt.norm(t)) for t in tensors]
