@@ -206,7 +206,8 @@ def test_addmm_copies_a_large_bias_in_parts_on_the_threads(monkeypatch):
     bias of one row and for a whole (m, n) one."""
     rng = np.random.default_rng(5)
     m, k, n = 1200, 64, 1000                 # 1.2M elements: cut into parts
-    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
     cuts = []
     real = backend.run_on_rows
 

@@ -161,7 +161,7 @@ class AddLayerNorm(Function):
         dz = xp.empty_like(self.xhat)
         ds = xp.empty_like(self.xhat) if self.p else dz
 
-        affine_parts = {}   # each part's sums for dweight and dbias, taken while its rows are in the cache
+        affine_parts = {}   # each part's sums for dweight and dbias, taken while it is in the cache
 
         def rows_of(rows):
             scratch = ds[rows] if self.p else None   # ds's memory, used as the scratch, is
