@@ -444,6 +444,11 @@ def bench_word2vec():
                            ratio=ours[0]["words_per_second"] / g["words_per_second"], target=target)
                 row["detail"] += (f" (gensim {g.get('analogy', float('nan')):.3f}, "
                                   f"{g.get('wordsim', float('nan')):.3f})")
+                differences = ours[0].get("vs_gensim", {})
+                if differences:   # (difference, its standard error) over the seeds
+                    row["detail"] += "; ours minus gensim: " + ", ".join(
+                        f"{key} {difference:+.4f} +- {error:.4f}"
+                        for key, (difference, error) in differences.items())
             rows.append(row)
     return rows
 

@@ -107,6 +107,18 @@ def summary(mode, implementation, infos):
     return row
 
 
+def quality_difference(ours, theirs, key):
+    """(ours minus theirs, its standard error) for the mean of a quality figure over
+    the rounds' seeds. Each library draws its own numbers from a seed, so the rounds
+    are not pairs: the error is sqrt(s_ours^2 / n_ours + s_theirs^2 / n_theirs), from
+    each side's seed-to-seed spread (NaN with fewer than two rounds a side)."""
+    a = np.array([r[key] for r in ours["per_run"]])
+    b = np.array([r[key] for r in theirs["per_run"]])
+    error = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))) \
+        if len(a) > 1 and len(b) > 1 else float("nan")
+    return float(a.mean() - b.mean()), error
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", nargs="?", default=DEFAULT_CORPUS)
@@ -186,12 +198,16 @@ def main():
         if ours and theirs:
             o, g = ours[0], theirs[0]
             target = 0.5 if mode.strip() == "cbow" else 0.75       # issue 11
+            o["vs_gensim"] = {key: quality_difference(o, g, key)
+                              for key in ("analogy", "wordsim") if key in o and key in g}
+            analogy, wordsim = (o["vs_gensim"].get(key, (float("nan"),) * 2)
+                                for key in ("analogy", "wordsim"))
             print(f"{mode}: words/s ratio {o['words_per_second'] / g['words_per_second']:.2f}x "
-                  f"(target >= {target}x); analogy "
-                  f"{100 * (o.get('analogy', 0) - g.get('analogy', 0)):+.2f} "
-                  f"points (target >= 0); wordsim353 "
-                  f"{o.get('wordsim', 0) - g.get('wordsim', 0):+.3f} (target >= 0)")
-    print("(timings on a shared machine are noisy; compare within one run)")
+                  f"(target >= {target}x); analogy {100 * analogy[0]:+.2f} +- "
+                  f"{100 * analogy[1]:.2f} points (target >= 0); wordsim353 "
+                  f"{wordsim[0]:+.3f} +- {wordsim[1]:.3f} (target >= 0)")
+    print("(+- one standard error of the difference over the seeds; timings on a shared machine "
+          "are noisy: compare within one run)")
     if args.json:
         atomic_write(args.json, lambda f: json.dump(rows, f, indent=1), mode="w")
 

@@ -6,10 +6,10 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def load_run_all():
-    """The script as a module; the thread variables it sets for itself are put back."""
+def load_script(name):
+    """benchmarks/<name>.py as a module; the thread variables it sets for itself are put back."""
     environment = dict(os.environ)
-    spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
@@ -22,7 +22,7 @@ def load_run_all():
 def test_paired_medians_alternates_rounds_and_times_the_last_call_of_each():
     """Each round calls every function per_round times after its pause, in turn;
     the medians are of each round's last call, cold gets those of its first."""
-    run_all = load_run_all()
+    run_all = load_script("run_all")
     log = []
 
     def step(name, cold_seconds, warm_seconds):
@@ -44,3 +44,17 @@ def test_paired_medians_alternates_rounds_and_times_the_last_call_of_each():
     log.clear()
     assert run_all.paired_medians([step("c", 3.0, 4.0)], repeats=2) == [3.5]
     assert log == ["c"] * 3
+
+
+def test_quality_difference_has_the_standard_error_of_two_unpaired_means():
+    """ours minus gensim's mean over the seeds, with the standard error from each
+    side's spread: ours 0.2, 0.3, 0.4 (mean 0.3, variance 0.01) against 0.1, 0.3
+    (mean 0.2, variance 0.02) is 0.1 +- sqrt(0.01 / 3 + 0.02 / 2); one round a side
+    has no spread to go by."""
+    speed = load_script("word2vec_speed")
+    ours = {"per_run": [{"wordsim": 0.2}, {"wordsim": 0.3}, {"wordsim": 0.4}]}
+    theirs = {"per_run": [{"wordsim": 0.1}, {"wordsim": 0.3}]}
+    difference, error = speed.quality_difference(ours, theirs, "wordsim")
+    assert abs(difference - 0.1) < 1e-12 and abs(error - (0.01 / 3 + 0.02 / 2) ** 0.5) < 1e-12
+    difference, error = speed.quality_difference({"per_run": [{"wordsim": 0.5}]}, theirs, "wordsim")
+    assert abs(difference - 0.3) < 1e-12 and error != error   # NaN
