@@ -204,6 +204,26 @@ def test_same_values_and_gradients_as_torch(case_id, fn, inputs):
     check_same(fn, *inputs)
 
 
+@pytest.mark.parametrize("p", [2, 3, 1])
+def test_float16_norms_sum_in_float32_as_torch(p):
+    """A float16 norm's squares overflow float16 (from 256 on), so torch sums them in
+    float32 and rounds only the norm: 1095 for ten 300s among ones, not inf. A norm
+    beyond float16's range is inf in both (p=1 here), with no warning."""
+    import warnings
+    x = np.ones(300000, np.float16)
+    x[:10] = 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = [tt.norm(tt.tensor(x), p), tt.foreach_norm([tt.tensor(x)], p)[0],
+                tt.norm(tt.tensor(x.reshape(600, 500)), p, dim=1)]
+    theirs = [torch.norm(torch.from_numpy(x), p), torch._foreach_norm([torch.from_numpy(x)], p)[0],
+              torch.norm(torch.from_numpy(x.reshape(600, 500)), p, dim=1)]
+    for a, b in zip(ours, theirs):
+        assert a.dtype == tt.float16
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert float(ours[0]) == {2: 1095.0, 3: 646.5, 1: np.inf}[p]
+
+
 def test_floor_divide_has_no_derivative_as_in_torch():
     for m in (tt, torch):
         x = m.tensor(normal(3), requires_grad=True)

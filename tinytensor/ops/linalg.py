@@ -3,6 +3,8 @@
 einsum, and norms."""
 import math
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..dims import dim_aliases, normalize_dims
@@ -205,6 +207,9 @@ class VectorNorm(Function):
         self.p, self.axes, self.keepdim = p, axes, keepdim
 
     def forward(self, x):
+        if x.dtype == "float16":   # x^2 overflows float16 from 256 on: summed in float32, as torch
+            with np.errstate(over="ignore"):   # a norm beyond 65504 is inf, as torch's, unwarned
+                return self.forward(x.astype("float32")).astype("float16")
         xp = backend.get_array_module(x)
         reduce = dict(axis=self.axes, keepdims=self.keepdim)
         if self.p == 2:
