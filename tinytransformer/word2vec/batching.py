@@ -80,8 +80,9 @@ def row_scale(ids, uses, cap):
     over the whole batch: no word's update is worth more than `cap` examples
     (see row_cap in Word2Vec's docstring)."""
     total = np.bincount(ids.reshape(-1), weights=uses.reshape(-1))     # uses of each word id
-    scale = np.minimum(1.0, cap / np.maximum(total, 1e-12))
-    return scale[ids].astype(np.float32)
+    # the scale only at the rows' ids: the vocabulary-long count is gathered first
+    total = total[ids]
+    return np.minimum(1.0, cap / np.maximum(total, 1e-12)).astype(np.float32)
 
 
 def encoded_chunks(corpus, vocab, max_sentence_length, chunk_words=200000):
