@@ -79,9 +79,8 @@ def row_scale(ids, uses, cap):
     """Per row of a leaf: min(1, cap / U), U the uses (examples) of its word summed
     over the whole batch: no word's update is worth more than `cap` examples
     (see row_cap in Word2Vec's docstring)."""
-    total = np.bincount(ids.reshape(-1), weights=uses.reshape(-1))     # uses of each word id
-    # the scale only at the rows' ids: the vocabulary-long count is gathered first
-    total = total[ids]
+    uses_of_word = np.bincount(ids.reshape(-1), weights=uses.reshape(-1))   # vocabulary-long
+    total = uses_of_word[ids]          # each row's word's, so the scale is taken at the rows only
     return np.minimum(1.0, cap / np.maximum(total, 1e-12)).astype(np.float32)
 
 
