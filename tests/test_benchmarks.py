@@ -46,6 +46,21 @@ def test_paired_medians_alternates_rounds_and_times_the_last_call_of_each():
     assert log == ["c"] * 3
 
 
+def test_paired_rounds_give_the_quartiles_of_their_own_ratios():
+    """rounds receives each function's timed seconds in round order, and the
+    quartiles are of ours[i] / theirs[i]: 1, 2, 3, 4 against 4, 1, 2, 2 are the
+    ratios 0.25, 2, 1.5, 2, whose quartiles (linear, as np.percentile's) are
+    1.1875, 1.75 and 2, while the ratio of the medians is 2.5 / 2 = 1.25."""
+    run_all = load_script("run_all")
+    seconds = {"ours": iter([9.0, 1.0, 2.0, 3.0, 4.0]), "theirs": iter([9.0, 4.0, 1.0, 2.0, 2.0])}
+    run_all.timed = lambda fn: fn()
+    rounds = []
+    medians = run_all.paired_medians([lambda: next(seconds["ours"]), lambda: next(seconds["theirs"])],
+                                     repeats=4, rounds=rounds)      # (the 9s are the warm-up calls)
+    assert rounds == [[1.0, 2.0, 3.0, 4.0], [4.0, 1.0, 2.0, 2.0]] and medians == [2.5, 2.0]
+    assert run_all.paired_ratio_quartiles(*rounds) == [1.1875, 1.75, 2.0]
+
+
 def test_quality_difference_has_the_standard_error_of_two_unpaired_means():
     """ours minus gensim's mean over the seeds, with the standard error from each
     side's spread: ours 0.2, 0.3, 0.4 (mean 0.3, variance 0.01) against 0.1, 0.3
