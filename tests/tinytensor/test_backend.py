@@ -200,6 +200,35 @@ def test_addmm_calls_blas_once_with_numpys_openblas():
     assert (backend.addmm(bias, a, w.T) == out).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_axpby_rounds_once_with_numpys_openblas_and_falls_back_to_numpy(dtype):
+    """backend.axpby_(alpha, x, beta, y): y = alpha x + beta y in place. With
+    NumPy's OpenBLAS it is BLAS's axpby, whose kernels may round differently
+    from NumPy (on this machine's they fuse the product with the sum), but
+    give the same bits wherever the array is cut. Anything BLAS cannot take
+    (a strided x) is y *= beta; y += alpha * x: NumPy's numbers, bit for bit."""
+    rng = np.random.default_rng(6)
+    x, y0 = rng.standard_normal((2, 1001)).astype(dtype)
+    alpha, beta = dtype(0.3), dtype(0.7)
+    y = y0.copy()
+    assert backend.axpby_(alpha, x, beta, y) is y
+    two_steps = y0 * beta + alpha * x
+    # to rounding of the two terms (their sum may cancel: compare with the terms' size)
+    assert (np.abs(y - two_steps) <= 2 * np.finfo(dtype).eps * (np.abs(alpha * x) + np.abs(beta * y0))).all()
+    if backend._AXPBY:
+        pieces = y0.copy()
+        for lo, hi in ((0, 7), (7, 600), (600, 1001)):
+            backend.axpby_(alpha, x[lo:hi], beta, pieces[lo:hi])
+        np.testing.assert_array_equal(pieces, y)
+    read_only_x, same = x.copy(), y0.copy()            # (its address found another way)
+    read_only_x.flags.writeable = False
+    np.testing.assert_array_equal(backend.axpby_(alpha, read_only_x, beta, same), y)
+    assert backend.axpby_(alpha, x[:0], beta, y0[:0].copy()).shape == (0,)
+    strided_x, y = np.repeat(x, 2)[::2], y0.copy()
+    backend.axpby_(alpha, strided_x, beta, y)
+    np.testing.assert_array_equal(y, two_steps)
+
+
 def test_addmm_copies_a_large_bias_in_parts_on_the_threads(monkeypatch):
     """A large output starts as the bias copied in parts of rows, shared between
     the threads; the answer is the same bit for bit on 1 and 2 threads, for a

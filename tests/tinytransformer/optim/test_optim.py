@@ -626,15 +626,25 @@ def small_blocks_on_threads(monkeypatch, threads):
     return parts
 
 
-@pytest.mark.parametrize("threads", [1, 3])
+def assert_equal_to_rounding(ours, plain):
+    """The block walk rounds each axpby line once (a fused multiply-add) where the
+    plain lines round two or three times, so the two differ in the last bits:
+    allow 16 units in the last place of the largest value, far below any slip in
+    a formula (a wrong constant moves the numbers by a whole percent)."""
+    assert ours.dtype == plain.dtype
+    np.testing.assert_allclose(ours, plain, rtol=0,
+                               atol=16 * np.finfo(plain.dtype).eps * np.abs(plain).max())
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, threads):
+def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype):
     """Adam.step's update, tt.adam_step_, walks each parameter in blocks
     (_adam_in_blocks), split between threads; the plain in-place lines it stands
-    for must give the same numbers, bit for bit, over several steps, with blocks
-    that do not divide the size or the threads' parts (and weight decay)."""
+    for must give the same numbers to rounding over several steps (with weight
+    decay), and the walk the same numbers bit for bit whatever its blocks and
+    threads: blocks of 7 on 3 threads (which divide neither the size nor the
+    threads' parts) and one block on one thread."""
     from tinytensor.ops import updates
-    parts = small_blocks_on_threads(monkeypatch, threads)
     rng = np.random.default_rng(0)
     start, grads = rng.standard_normal((5, 9)).astype(dtype), rng.standard_normal((4, 5, 9))
 
@@ -648,18 +658,22 @@ def test_adam_in_blocks_gives_the_plain_lines_numbers(monkeypatch, dtype, thread
             opt.step()
         state = opt.state[p] if hasattr(opt, "state") else opt._param_state(p)
         return p.numpy(), state["exp_avg"].numpy(), state["exp_avg_sq"].numpy(), p._version
+    one_thread = run(True)
+    parts = small_blocks_on_threads(monkeypatch, 3)
     blocked, plain = run(True), run(False)
-    for a, b in zip(blocked[:3], plain[:3]):
-        assert a.dtype == dtype
-        np.testing.assert_array_equal(a, b)
+    assert sorted(set(parts)) == [(0, 15), (15, 30), (30, 45)]
+    for ours, same, theirs in zip(blocked[:3], one_thread[:3], plain[:3]):
+        np.testing.assert_array_equal(ours, same)
+        assert_equal_to_rounding(ours, theirs)
     assert blocked[3] == plain[3] == 4
-    assert sorted(set(parts)) == ([(0, 45)] if threads == 1 else [(0, 15), (15, 30), (30, 45)])
+    # four steps of about lr each have moved p: the agreement above is not the start's
+    assert np.abs(blocked[0] - start).mean() > 0.1
 
 
 def test_adam_step_shares_a_models_parameters_between_threads(monkeypatch):
     """adam_step_ lays the walkable parameters end to end and splits that range
     between the threads, so a part can begin inside one parameter and end inside
-    another. Bit for bit the plain lines' numbers, for parameters of two dtypes,
+    another. The plain lines' numbers to rounding, for parameters of two dtypes,
     at different steps, with a transposed one among them (plain lines)."""
     from tinytensor.ops import updates
     parts = small_blocks_on_threads(monkeypatch, 3)
@@ -683,8 +697,8 @@ def test_adam_step_shares_a_models_parameters_between_threads(monkeypatch):
     rng_g = np.random.default_rng(2)
     plain = run(False)
     for a, b in zip(blocked, plain):
-        assert a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
+        assert_equal_to_rounding(a, b)
+    np.testing.assert_array_equal(blocked[4], plain[4])          # the transposed one: plain lines
     assert sorted(set(parts)) == [(0, 15), (15, 30), (30, 46)]   # 5 + 12 + 9 + 20 walked
     with pytest.raises(ValueError, match="lists of one length"):
         tt.adam_step_([tt.zeros(2)], [], [], [], lr=0.1, betas=(0.9, 0.9),
