@@ -201,7 +201,7 @@ def test_addmm_calls_blas_once_with_numpys_openblas():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_axpby_rounds_once_with_numpys_openblas_and_falls_back_to_numpy(dtype):
+def test_axpby_matches_numpy_to_rounding_wherever_cut_and_falls_back_to_numpy(dtype):
     """backend.axpby_(alpha, x, beta, y): y = alpha x + beta y in place. With
     NumPy's OpenBLAS it is BLAS's axpby, whose kernels may round differently
     from NumPy (on this machine's they fuse the product with the sum), but
