@@ -30,6 +30,7 @@ settings are printed first; both libraries use 2 threads unless
 OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say otherwise.
 """
 import argparse
+import ctypes
 import json
 import os
 import platform
@@ -70,10 +71,36 @@ def have_torch():
         return False
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def openblas_kernel():
+    """The kernel NumPy's OpenBLAS picked for this CPU (Haswell, SkylakeX, Zen, ...),
+    or None for another BLAS: the same code runs at other speeds on each."""
+    from tinytensor import backend
+    for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
+        function = getattr(backend.OPENBLAS, name, None) if backend.OPENBLAS is not None else None
+        if function is not None:
+            function.restype = ctypes.c_char_p
+            return function().decode()
+    return None
+
+
 def thread_settings():
     settings = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")}
     settings["cpus"] = os.cpu_count()
+    settings["cpu"] = cpu_model()
+    settings["openblas_kernel"] = openblas_kernel()   # figures from different kernels don't compare
     settings["python"] = platform.python_version()
     settings["numpy"] = np.__version__
     settings["tinytensor_threads"] = tt.get_num_threads()   # its own loops (Adam); OMP_NUM_THREADS
@@ -433,6 +460,7 @@ def bench_word2vec():
         print("word2vec: no corpus at ../shared/data/text8-2M; skipped")
         return []
     out = os.path.join(ROOT, "runs", "word2vec_speed.json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)   # a fresh clone has no runs/
     # word2vec_speed.py's own default, one BLAS thread in each of the two worker processes
     # (as gensim's workers), unless the caller set them: this script's 2 would put four
     # threads on two cores
@@ -542,14 +570,32 @@ def main():
     wanted = (args.only.split(",") if args.only else
               ["step-readme", "overhead", "decoding", "memory"] if args.quick else
               ["step-readme", "step-S", "step-M", "overhead", "decoding", "memory"])
+    known = ["step-readme", "step-S", "step-M", "overhead", "decoding", "memory", "word2vec"]
+    unknown = [name for name in wanted if name not in known]
+    if unknown:     # before any benchmark, not after half an hour of them
+        sys.exit(f"run_all.py --only: unknown benchmark(s) {', '.join(map(repr, unknown))}; "
+                 f"expected some of {', '.join(known)}")
     settings = thread_settings()
     print("settings:", json.dumps(settings))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    # made now, not after half an hour of benchmarks
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     rows = []
+
+    def save(complete):
+        """The report so far, written after each benchmark: a later crash loses none."""
+        report = {"commit": commit, "settings": settings, "repeats": repeats, "rows": rows,
+                  "complete": complete,
+                  "peak_rss_mib_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        atomic_write(args.json, lambda f: json.dump(report, f, indent=1), mode="w")
+
     if args.against:
         wanted = [n for n in wanted if n.startswith("step-") or n == "overhead"]
         rows, wanted = against(args.against, wanted, repeats), []
     for name in wanted:
         print(f"running {name} ...", flush=True)
+        done = len(rows)
         if name.startswith("step-"):
             rows.append((bench_step_alone if args.alone else bench_step)(name[len("step-"):], repeats))
         elif name == "overhead":
@@ -558,17 +604,12 @@ def main():
             rows.extend(bench_decoding(repeats))
         elif name == "memory":
             rows.extend(bench_memory(args.quick))
-        elif name == "word2vec":
-            rows.extend(bench_word2vec())
         else:
-            sys.exit(f"unknown benchmark {name!r}")
+            rows.extend(bench_word2vec())
+        print_table(rows[done:])
+        save(complete=False)
     print_table(rows)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=ROOT).stdout.strip()
-    report = {"commit": commit, "settings": settings, "repeats": repeats, "rows": rows,
-              "peak_rss_mib_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    atomic_write(args.json, lambda f: json.dump(report, f, indent=1), mode="w")
+    save(complete=True)
     print(f"\nwritten {args.json} (commit {commit})")
 
 

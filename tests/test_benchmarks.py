@@ -1,4 +1,5 @@
 """benchmarks/run_all.py's pairing: what it times and in which order."""
+import ctypes
 import importlib.util
 import os
 import pathlib
@@ -73,3 +74,57 @@ def test_quality_difference_has_the_standard_error_of_two_unpaired_means():
     assert abs(difference - 0.1) < 1e-12 and abs(error - (0.01 / 3 + 0.02 / 2) ** 0.5) < 1e-12
     difference, error = speed.quality_difference({"per_run": [{"wordsim": 0.5}]}, theirs, "wordsim")
     assert abs(difference - 0.3) < 1e-12 and error != error   # NaN
+
+
+def test_run_all_saves_each_benchmark_as_it_finishes_so_a_crash_keeps_them(tmp_path, monkeypatch):
+    """A later benchmark that fails leaves the report of those before it on disk
+    (marked incomplete), in a folder run_all made itself; a name it does not know
+    stops it before any benchmark runs."""
+    import json
+    import sys
+    run_all = load_script("run_all")
+    monkeypatch.setattr(run_all, "thread_settings", lambda: {"cpus": 2})
+    monkeypatch.setattr(run_all, "bench_overhead", lambda repeats: {
+        "benchmark": "overhead", "unit": "ms", "ours": 9.0, "theirs": 6.0, "ratio": 1.5})
+
+    def decoding_fails(repeats):
+        raise RuntimeError("decoding broke")
+    monkeypatch.setattr(run_all, "bench_decoding", decoding_fails)
+    report = tmp_path / "new folder" / "bench.json"
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--only", "overhead,decoding", "--json", str(report)])
+    try:
+        run_all.main()
+    except RuntimeError as error:
+        assert str(error) == "decoding broke"
+    else:
+        raise AssertionError("the failing benchmark's error did not reach the caller")
+    saved = json.loads(report.read_text())
+    assert saved["complete"] is False and [row["ratio"] for row in saved["rows"]] == [1.5]
+
+    monkeypatch.setattr(sys, "argv", ["run_all.py", "--only", "overhead,step-X", "--json", str(report)])
+    monkeypatch.setattr(run_all, "bench_overhead", decoding_fails)     # must not be reached
+    try:
+        run_all.main()
+    except SystemExit as stop:
+        assert "step-X" in str(stop) and "step-readme" in str(stop)
+    else:
+        raise AssertionError("an unknown benchmark name was not refused")
+    assert json.loads(report.read_text()) == saved
+
+
+def test_run_all_names_the_openblas_kernel_numpy_picked():
+    """Figures from different CPUs (an AVX-512 SkylakeX kernel, an AVX2 Haswell one)
+    do not compare, so the settings name the kernel; OpenBLAS's own configuration
+    string names it too."""
+    from tinytensor import backend
+    run_all = load_script("run_all")
+    kernel = run_all.openblas_kernel()
+    if backend.OPENBLAS is None:
+        assert kernel is None
+        return
+    for name in ("scipy_openblas_get_config64_", "openblas_get_config64_", "openblas_get_config"):
+        function = getattr(backend.OPENBLAS, name, None)
+        if function is not None:
+            function.restype = ctypes.c_char_p
+            assert kernel and kernel in function().decode()
+            return
