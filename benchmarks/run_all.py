@@ -184,6 +184,19 @@ def paired_ratio_quartiles(ours, theirs):
     return [float(q) for q in np.percentile(ratios, [25, 50, 75])]
 
 
+# Quiet runs' rounds agree to a few percent (quartiles of the rounds' ratios within 1-7% of
+# their median); on a shared host whose other jobs come and go they spread by 10-36%.
+NOISY_SPREAD = 0.10
+
+
+def too_noisy(quartiles):
+    """Whether a run's rounds disagree too much to hold a ratio against its target:
+    the quartiles of the rounds' own ratios spread by more than NOISY_SPREAD of
+    their median."""
+    low, middle, high = quartiles
+    return (high - low) / middle > NOISY_SPREAD
+
+
 # -- the training step ---------------------------------------------------------------------------
 def tinytensor_step(shape_name):
     shape, size, length, vocab = SHAPES[shape_name]
@@ -304,6 +317,12 @@ def bench_step(shape_name, repeats):
         row["detail"] += (f"; the rounds' own ratios: median {middle:.3f}, quartiles {low:.3f} to "
                           f"{high:.3f}; the step right after the pause (cold): {cold[0] * 1e3:.1f} "
                           f"vs {cold[1] * 1e3:.1f} ms, {cold[0] / cold[1]:.2f}")
+        if too_noisy(row["paired_ratio_quartiles"]):
+            row["noisy"] = True
+            row["detail"] = (f"TOO NOISY to judge the target (the rounds' ratios spread "
+                             f"{100 * (high - low) / middle:.0f}% of their median, more than "
+                             f"{100 * NOISY_SPREAD:.0f}%: the host is shared; run again when it is quiet); "
+                             + row["detail"])
     if shape_name == "M":
         floor = matmul_flops(ours) / gemm_rate(shape_name)
         row["matmul_floor_share"] = floor / times[0]

@@ -128,3 +128,13 @@ def test_run_all_names_the_openblas_kernel_numpy_picked():
             function.restype = ctypes.c_char_p
             assert kernel and kernel in function().decode()
             return
+
+
+def test_a_run_whose_rounds_disagree_is_called_too_noisy_to_judge():
+    """Quartiles of the rounds' ratios within 10% of their median pass (a quiet
+    run's 0.748-0.757 around 0.75); a busy run's 0.75 to 1.06 around 0.91 does not."""
+    run_all = load_script("run_all")
+    assert not run_all.too_noisy([0.748, 0.75, 0.757])
+    assert not run_all.too_noisy([0.78, 0.80, 0.859])          # a spread of 9.9%
+    assert run_all.too_noisy([0.78, 0.80, 0.861])              # 10.1%
+    assert run_all.too_noisy([0.751, 0.911, 1.063])

@@ -204,7 +204,7 @@ def test_addmm_calls_blas_once_with_numpys_openblas():
 def test_axpby_matches_numpy_to_rounding_wherever_cut_and_falls_back_to_numpy(dtype):
     """backend.axpby_(alpha, x, beta, y): y = alpha x + beta y in place. With
     NumPy's OpenBLAS it is BLAS's axpby, whose kernels may round differently
-    from NumPy (on this machine's they fuse the product with the sum), but
+    from NumPy (SkylakeX's fuses the product with the sum, Haswell's does not), but
     give the same bits wherever the array is cut. Anything BLAS cannot take
     (a strided x) is y *= beta; y += alpha * x: NumPy's numbers, bit for bit."""
     rng = np.random.default_rng(6)

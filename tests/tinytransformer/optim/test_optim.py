@@ -627,9 +627,9 @@ def small_blocks_on_threads(monkeypatch, threads):
 
 
 def assert_equal_to_rounding(ours, plain):
-    """The block walk's axpby lines may round once (OpenBLAS's kernel here fuses the
-    multiply and the add) where the plain lines round two or three times, so the
-    two differ in the last bits:
+    """The block walk's axpby lines may round once (OpenBLAS's SkylakeX kernel fuses
+    the multiply and the add; its Haswell kernel rounds as NumPy does) where the
+    plain lines round two or three times, so the two may differ in the last bits:
     allow 16 units in the last place of the largest value, far below any slip in
     a formula (a wrong constant moves the numbers by a whole percent)."""
     assert ours.dtype == plain.dtype
