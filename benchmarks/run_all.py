@@ -50,6 +50,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 import tinytensor as tt  # noqa: E402
+from tinytensor import backend  # noqa: E402
 import tinytransformer  # noqa: E402
 from tinytensor.ops.linalg import MatMul  # noqa: E402
 from tinytensor.ops.nn import Linear  # noqa: E402
@@ -86,9 +87,8 @@ def cpu_model():
 def openblas_kernel():
     """The kernel NumPy's OpenBLAS picked for this CPU (Haswell, SkylakeX, Zen, ...),
     or None for another BLAS: the same code runs at other speeds on each."""
-    from tinytensor import backend
     for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
-        function = getattr(backend.OPENBLAS, name, None) if backend.OPENBLAS is not None else None
+        function = getattr(backend.OPENBLAS, name, None)       # None (no OpenBLAS) has none
         if function is not None:
             function.restype = ctypes.c_char_p
             return function().decode()

@@ -1,8 +1,10 @@
 """benchmarks/run_all.py's pairing: what it times and in which order."""
 import ctypes
 import importlib.util
+import json
 import os
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -80,8 +82,6 @@ def test_run_all_saves_each_benchmark_as_it_finishes_so_a_crash_keeps_them(tmp_p
     """A later benchmark that fails leaves the report of those before it on disk
     (marked incomplete), in a folder run_all made itself; a name it does not know
     stops it before any benchmark runs."""
-    import json
-    import sys
     run_all = load_script("run_all")
     monkeypatch.setattr(run_all, "thread_settings", lambda: {"cpus": 2})
     monkeypatch.setattr(run_all, "bench_overhead", lambda repeats: {

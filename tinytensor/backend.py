@@ -120,7 +120,7 @@ def _cblas(library, routine, argtypes):
     found = {}
     for dtype, letter, scalar in ((np.float32, "s", ctypes.c_float), (np.float64, "d", ctypes.c_double)):
         for name in (f"scipy_cblas_{letter}{routine}64_", f"cblas_{letter}{routine}64_"):
-            function = getattr(library, name, None) if library is not None else None
+            function = getattr(library, name, None)     # None (no OpenBLAS) has none
             if function is not None:
                 function.argtypes = argtypes(scalar)
                 function.restype = None
