@@ -30,6 +30,7 @@ settings are printed first; both libraries use 2 threads unless
 OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say otherwise.
 """
 import argparse
+import collections
 import ctypes
 import json
 import os
@@ -261,28 +262,54 @@ def torch_step(shape_name):
     return model, step
 
 
-def matmul_flops(step):
-    """The matrix-product FLOPs of one step (2 m n k per product), counted by wrapping
-    MatMul.forward and the fused Linear's forward (x @ W^T, plus its bias)."""
-    flops = [0]
-    wrapped = {}
+def layout(array):
+    """C (rows contiguous), F (columns contiguous), CF (both, a vector) or the strides."""
+    name = ("C" if array.flags.c_contiguous else "") + ("F" if array.flags.f_contiguous else "")
+    return name or str(array.strides)
 
-    def counting(cls):
-        original = wrapped[cls] = cls.forward
+
+def time_products(step, steps=1):
+    """Call step() `steps` times with every matrix product inside it timed on its
+    own: MatMul's forward, which the backward's products go through too, and the
+    fused Linear's forward (x @ W^T, one BLAS call that starts from a copy of the
+    bias). Attention's small products inside its fused operation are not among them.
+    Returns {"step_seconds": the median step, "products_seconds": the products' time
+    a step, "rows": [(kind, a's shape, b's shape, a's layout, b's layout, calls a
+    step, seconds a step, FLOPs a step (2 m n k a product))], the slowest first}."""
+    seconds, calls, flops = collections.defaultdict(float), collections.Counter(), collections.Counter()
+    originals = {cls: cls.forward for cls in (MatMul, Linear)}
+
+    def timing(cls, kind):
+        original = originals[cls]
 
         def forward(self, a, b, *rest):
+            start = time.perf_counter()
             out = original(self, a, b, *rest)
-            flops[0] += 2 * out.size * a.shape[-1]
+            elapsed = time.perf_counter() - start
+            if cls is Linear:
+                b = b.T          # the weight is (out, in): the product is with its transpose
+            key = (kind, a.shape, b.shape, layout(a), layout(b))
+            seconds[key] += elapsed
+            calls[key] += 1
+            flops[key] += 2 * out.size * a.shape[-1]
             return out
         cls.forward = forward
-    for cls in (MatMul, Linear):
-        counting(cls)
+    timing(MatMul, "MatMul")
+    timing(Linear, "Linear")
     try:
-        step()
+        step_seconds = [timed(step) for _ in range(steps)]
     finally:
-        for cls, original in wrapped.items():
+        for cls, original in originals.items():
             cls.forward = original
-    return flops[0]
+    rows = sorted(((*key, calls[key] // steps, seconds[key] / steps, flops[key] // steps)
+                   for key in seconds), key=lambda row: -row[6])
+    return {"step_seconds": float(np.median(step_seconds)),
+            "products_seconds": sum(seconds.values()) / steps, "rows": rows}
+
+
+def matmul_flops(step):
+    """The matrix-product FLOPs of one step (2 m n k per product)."""
+    return sum(row[-1] for row in time_products(step)["rows"])
 
 
 def gemm_rate(shape_name):

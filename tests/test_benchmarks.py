@@ -140,3 +140,45 @@ def test_a_run_whose_rounds_disagree_is_called_too_noisy_to_judge():
     assert not run_all.too_noisy([0.78, 0.80, 0.859])          # a spread of 9.9%
     assert run_all.too_noisy([0.78, 0.80, 0.861])              # 10.1%
     assert run_all.too_noisy([0.751, 0.911, 1.063])
+
+
+def test_time_products_sees_each_product_of_the_step_under_its_own_shape():
+    """run_all.time_products (step_split.py's table) sees every product of the README
+    model's step. Over 100 x 15 = 1500 rows, a step has 4 packed self-attention
+    projections (d_model 128 -> 384), 12 other 128 x 128 ones (the encoder's and
+    decoder's outputs, cross-attention's query, key and value), 4 of each
+    feed-forward layer (128 -> 512 -> 128) and the output layer (128 -> 400), each a
+    Linear with a bias. Each costs 2 R in out FLOPs forward, twice that backward (dx
+    and dW) and 2 R out for its bias's gradient (a product with a vector of ones)."""
+    run_all = load_script("run_all")
+    _, step = run_all.tinytensor_step("readme")
+    step()
+    split = run_all.time_products(step, steps=2)
+    linears = {(128, 384): 4, (128, 128): 12, (128, 512): 4, (512, 128): 4, (128, 400): 1}
+    rows = 1500
+    assert {(a, b): calls for kind, a, b, *_, calls, _, _ in split["rows"] if kind == "Linear"} == \
+        {((rows, n_in), (n_in, n_out)): count for (n_in, n_out), count in linears.items()}
+    expected_flops = sum(count * (3 * 2 * rows * n_in * n_out + 2 * rows * n_out)
+                         for (n_in, n_out), count in linears.items())
+    assert sum(row[-1] for row in split["rows"]) == expected_flops == run_all.matmul_flops(step)
+    assert all(seconds > 0 for *_, seconds, _ in split["rows"])
+    # with 2 steps the median is the mean, and each step's products lie inside it
+    assert 0 < split["products_seconds"] < split["step_seconds"]
+    # and the Functions' own forward methods are back
+    assert run_all.MatMul.forward.__qualname__ == "MatMul.forward"
+    assert run_all.Linear.forward.__qualname__ == "Linear.forward"
+
+
+def test_step_split_refuses_a_run_of_no_steps(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    monkeypatch.delitem(sys.modules, "run_all", raising=False)
+    step_split = load_script("step_split")
+    monkeypatch.setitem(sys.modules, "run_all", step_split.run_all)
+    monkeypatch.setattr(sys, "argv", ["step_split.py", "--shape", "readme", "--steps", "0"])
+    try:
+        step_split.main()
+    except SystemExit as exit:
+        assert exit.code == 2
+    else:
+        raise AssertionError("step_split.py ran with --steps 0")
+    assert "--steps must be at least 1, got 0" in capsys.readouterr().err
