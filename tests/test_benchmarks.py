@@ -182,3 +182,24 @@ def test_step_split_refuses_a_run_of_no_steps(monkeypatch, capsys):
     else:
         raise AssertionError("step_split.py ran with --steps 0")
     assert "--steps must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_cpu_model_tells_two_cpus_of_one_name_apart(tmp_path):
+    """Two AMD EPYCs named alike by the virtual machine: a Zen 3 (family 25, model 1,
+    AVX2) and a Zen 4 (model 17, AVX-512); only the first processor's block is read."""
+    run_all = load_script("run_all")
+
+    def cpuinfo(model, flags):
+        block = (f"processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {model}\n"
+                 f"model name\t: AMD EPYC\nflags\t\t: fpu sse2 {flags}\n\n")
+        path = tmp_path / f"cpuinfo{model}"
+        path.write_text(block + block.replace("processor\t: 0", "processor\t: 1")
+                        .replace("AMD EPYC", "another name"))
+        return str(path)
+    assert run_all.cpu_model(cpuinfo(1, "avx avx2 fma")) == "AMD EPYC (family 25, model 1; AVX2)"
+    assert run_all.cpu_model(cpuinfo(17, "avx2 avx512f avx512bw")) == \
+        "AMD EPYC (family 25, model 17; AVX-512)"
+    no_family = tmp_path / "bare"
+    no_family.write_text("model name\t: Some CPU\nflags\t\t: sse2\n")
+    assert run_all.cpu_model(str(no_family)) == "Some CPU"
+    assert run_all.cpu_model(str(tmp_path / "absent")) == (run_all.platform.processor() or None)
