@@ -193,10 +193,10 @@ def axpby_(alpha, x, beta, y):
     an AVX-512 Intel CPU (SkylakeX) rounds alpha x + (beta y) once, a fused
     multiply-add, so the last bit can differ; the one picked on an AVX2 AMD
     EPYC (Haswell) gives NumPy's bits. The bits do not depend on where the
-    arrays are cut. Anything else (another BLAS, a
-    strided x) is those NumPy lines: y *= beta, then y += alpha * x. Adam's
-    walk (tt.adam_step_) is three of these and four NumPy calls a block, where
-    it was thirteen NumPy calls."""
+    arrays are cut. Anything else (another BLAS, a strided x) is those NumPy
+    lines: y *= beta, then y += alpha * x. Adam's walk (tt.adam_step_) is
+    three of these and four NumPy calls a block, where it was thirteen NumPy
+    calls."""
     axpby = _AXPBY.get(y.dtype) if type(x) is np.ndarray and type(y) is np.ndarray else None
     if axpby is None or x.dtype != y.dtype or x.shape != y.shape or not (
             x.flags.c_contiguous and y.flags.c_contiguous and y.flags.writeable):
