@@ -368,6 +368,8 @@ class Trainer:
             if self._due_for_evaluation() or (out_of_time and state["evaluated"] < state["step"]):
                 self.save(last)                # an error in the evaluation loses nothing
                 self.evaluate(folder, eval_pairs, bar, on_eval)
+                # tokens/s is of training: the window starts again after the evaluation
+                window_tokens, window_start = 0, time.perf_counter()
 
     def _due_for_evaluation(self):
         step = self.state["step"]

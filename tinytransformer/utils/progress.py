@@ -34,8 +34,13 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
+                # smoothing=0: the rate and the time left come from the average since the
+                # start, as the plain lines' do. tqdm's default weighs the last interval
+                # most, so after an evaluation between two steps the bar showed a third
+                # of the real rate and three times the time left, for a while.
                 self._bar = tqdm(total=total, desc=desc, unit=unit, initial=initial,
-                                 file=self.stream, dynamic_ncols=True, unit_scale=unit_scale)
+                                 file=self.stream, dynamic_ncols=True, unit_scale=unit_scale,
+                                 smoothing=0)
 
     # -- use as a context manager ------------------------------------------------
     def __enter__(self):

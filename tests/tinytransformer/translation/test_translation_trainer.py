@@ -132,3 +132,42 @@ def test_time_limit_ends_the_run_and_cannot_spin(data, tmp_path):
     resumed = Trainer.resume(tmp_path / "b" / "last.npz", data)
     resumed.run(tmp_path / "b", progress=False, time_limit=1e-9)
     assert resumed.state["step"] == 1
+
+
+def test_tokens_per_second_after_an_evaluation_is_of_training_only(data, tmp_path, monkeypatch):
+    """The bar's tok_s is the tokens of the steps in a window over the window's
+    time. An evaluation (here 100 s on a fake clock) between steps 2 and 3 must
+    not fall into the window: step 3 shows the same rate as step 1 (each step
+    takes the same ticks of the clock), where the window across the evaluation
+    showed 0.03% of it."""
+    from tinytransformer.data import PAD
+    from tinytransformer.translation import trainer as trainer_module
+    clock = [0.0]
+
+    def tick():
+        clock[0] += 0.01
+        return clock[0]
+    monkeypatch.setattr(trainer_module.time, "perf_counter", tick)
+    shown, tokens = [], []
+
+    class Recording(trainer_module.Progress):
+        def update(self, n=1, **postfix):
+            shown.append(float(postfix["tok_s"].replace(",", "")))
+            super().update(n, **postfix)
+    monkeypatch.setattr(trainer_module, "Progress", Recording)
+    trainer = Trainer(data, OPTIONS.replace(steps=4, eval_every=2))
+    train_step, evaluate = trainer.train_step, trainer.evaluate
+
+    def counted_step(src, tgt):
+        tokens.append(int((tgt[:, 1:] != PAD).sum()))
+        return train_step(src, tgt)
+
+    def slow_evaluate(*args, **kwargs):
+        clock[0] += 100.0
+        return evaluate(*args, **kwargs)
+    monkeypatch.setattr(trainer, "train_step", counted_step)
+    monkeypatch.setattr(trainer, "evaluate", slow_evaluate)
+    trainer.run(tmp_path, progress=False)
+    assert len(shown) == len(tokens) == 4
+    per_token = [rate / n for rate, n in zip(shown, tokens)]  # 1 / the window's seconds
+    assert per_token[2] > 0.5 * per_token[0], per_token

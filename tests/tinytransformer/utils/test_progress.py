@@ -39,3 +39,28 @@ def test_tqdm_bar_counts_and_shows_postfix():
     bar.close()
     assert bar.n == 2 and "loss=0.5" in stream.getvalue()
     assert progress_module.Progress is Progress
+
+
+def test_tqdm_rate_and_time_left_count_a_pause_once_not_as_the_current_speed():
+    """200 steps of 0.1 s, a 10 s evaluation, one more step: the bar shows the
+    average rate, 201 steps in 30.1 s = 6.68 step/s, and (1000 - 201) / 6.68 =
+    119.6 s left, shown as 01:59. With tqdm's default smoothing it showed the
+    last interval's speed, 3.10 s/step, and 41:16 left."""
+    pytest.importorskip("tqdm")
+    stream = io.StringIO()
+    bar = Progress(total=1000, unit="step", stream=stream)
+    clock = [1000.0]
+    tq = bar._bar
+    tq._time = lambda: clock[0]
+    tq.start_t = tq.last_print_t = clock[0]
+    tq.mininterval = tq.miniters = 0
+    for _ in range(200):
+        clock[0] += 0.1
+        bar.update(1)
+    clock[0] += 10.0            # an evaluation between two steps
+    clock[0] += 0.1
+    bar.update(1)
+    shown = str(tq)
+    bar.close()
+    assert "201/1000" in shown and "6.68step/s" in shown, shown
+    assert "<01:59," in shown, shown
