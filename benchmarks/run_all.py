@@ -203,12 +203,17 @@ def paired_ratio_quartiles(ours, theirs):
 NOISY_SPREAD = 0.10
 
 
+def ratio_spread(quartiles):
+    """How far the rounds' own ratios spread: their interquartile range over their median."""
+    low, middle, high = quartiles
+    return (high - low) / middle
+
+
 def too_noisy(quartiles):
     """Whether a run's rounds disagree too much to hold a ratio against its target:
     the quartiles of the rounds' own ratios spread by more than NOISY_SPREAD of
     their median."""
-    low, middle, high = quartiles
-    return (high - low) / middle > NOISY_SPREAD
+    return ratio_spread(quartiles) > NOISY_SPREAD
 
 
 # -- the training step ---------------------------------------------------------------------------
@@ -360,7 +365,8 @@ def bench_step(shape_name, repeats):
         if too_noisy(row["paired_ratio_quartiles"]):
             row["noisy"] = True
             row["detail"] = (f"TOO NOISY to judge the target (the rounds' ratios spread "
-                             f"{100 * (high - low) / middle:.0f}% of their median, more than "
+                             f"{100 * ratio_spread(row['paired_ratio_quartiles']):.0f}% of their "
+                             f"median, more than "
                              f"{100 * NOISY_SPREAD:.0f}%: the host is shared; run again when it is quiet); "
                              + row["detail"])
     if shape_name == "M":

@@ -190,9 +190,9 @@ def axpby_(alpha, x, beta, y):
     With NumPy's OpenBLAS (float32, float64) it is one call and one pass over
     x and y, which lets go of the GIL. Its kernel may round differently from
     NumPy's y * beta + alpha * x, which rounds three times: the one picked on
-    an AVX-512 Intel CPU (SkylakeX) rounds alpha x + (beta y) once, a fused
-    multiply-add, so the last bit can differ; the one picked on an AVX2 AMD
-    EPYC (Haswell) gives NumPy's bits. The bits do not depend on where the
+    CPUs with AVX-512 (SkylakeX: an Intel and an AMD EPYC Zen 4 here) rounds
+    alpha x + (beta y) once, a fused multiply-add, so the last bit can differ;
+    the one picked on an AVX2 AMD EPYC (Haswell) gives NumPy's bits. The bits do not depend on where the
     arrays are cut. Anything else (another BLAS, a strided x) is those NumPy
     lines: y *= beta, then y += alpha * x. Adam's walk (tt.adam_step_) is
     three of these and four NumPy calls a block, where it was thirteen NumPy
